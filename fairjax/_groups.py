@@ -1,0 +1,362 @@
+r"""The group core: membership weights, conditioning on labels, group moments.
+
+Every metric and risk in fairjax sees groups the same way:
+
+* ``sensitive_features`` is an integer array of group ids in
+  ``[0, num_groups)``, shape ``[n]``;
+* ``num_groups`` is a static Python ``int``; it is inferred from concrete
+  input (``max(id) + 1``) and required under ``jit``/``vmap``;
+* a group "subset" is a weight vector over the whole batch,
+  ``one_hot(s)[:, g] * sample_weight``, never ``x[s == g]``, so shapes stay
+  fixed and a minibatch that misses a group is an ordinary input;
+* ``sample_weight`` doubles as a padding mask (weight 0 = padded row);
+* a fairness *notion* is a conditioning on the label:
+  demographic parity conditions on nothing, equal opportunity on ``y = 1``,
+  equalized odds on each label class ``y = 0`` and ``y = 1``.
+
+Conditioned weights have shape ``[K, n, G]`` with ``K`` the number of label
+classes the notion conditions on (1 or 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+NOTIONS = ("demographic_parity", "equal_opportunity", "equalized_odds")
+
+
+def is_concrete(x) -> bool:
+  """Whether ``x`` holds concrete values (not a tracer under jit/vmap/grad)."""
+  return not isinstance(x, jax.core.Tracer)
+
+
+def _kind(x) -> str:
+  return f"shape {tuple(np.shape(x))} and dtype {_dtype(x)}"
+
+
+def _dtype(x):
+  return getattr(x, "dtype", np.asarray(x).dtype)
+
+
+def as_array(x: ArrayLike, name: str) -> jax.Array | np.ndarray:
+  """Turns lists and scalars into arrays; keeps jax and numpy arrays as is."""
+  if isinstance(x, (jax.Array, np.ndarray)):
+    return x
+  try:
+    arr = np.asarray(x)
+  except Exception as e:  # ragged lists and other non-array input
+    raise TypeError(f"`{name}` must be array-like, got {type(x).__name__}.") from e
+  if arr.dtype == object or arr.dtype.kind in "USM":
+    raise TypeError(
+        f"`{name}` must be numeric, got an array of dtype {arr.dtype}. Encode "
+        "categories with fairjax.encode_groups first."
+    )
+  return arr
+
+
+def check_vector(x: ArrayLike, name: str, n: int | None = None):
+  """Checks that ``x`` is rank 1 (and of length ``n`` when given)."""
+  x = as_array(x, name)
+  if np.ndim(x) != 1:
+    raise ValueError(f"`{name}` must be a vector of shape [n], got {_kind(x)}.")
+  if n is not None and x.shape[0] != n:
+    raise ValueError(
+        f"`{name}` must have length {n} (the number of samples), got "
+        f"length {x.shape[0]}."
+    )
+  return x
+
+
+def check_num_groups(num_groups) -> int:
+  if isinstance(num_groups, (bool, np.bool_)) or not isinstance(
+      num_groups, (int, np.integer)
+  ):
+    raise TypeError(
+        "`num_groups` must be a Python int (it is static: it fixes shapes), "
+        f"got {type(num_groups).__name__}."
+    )
+  if num_groups < 1:
+    raise ValueError(f"`num_groups` must be >= 1, got {num_groups}.")
+  return int(num_groups)
+
+
+def check_sensitive_features(
+    sensitive_features: ArrayLike,
+    num_groups: int | None = None,
+    n: int | None = None,
+    *,
+    min_groups: int = 1,
+) -> tuple[jax.Array, int]:
+  """Validates group ids and returns them as an int32 array with ``num_groups``.
+
+  Args:
+    sensitive_features: integer group ids, shape ``[n]``.
+    num_groups: static number of groups; inferred when the ids are concrete.
+    n: expected length, if known.
+    min_groups: smallest acceptable ``num_groups``.
+
+  Returns:
+    ``(ids, num_groups)`` with ``ids`` an ``int32`` array.
+
+  Raises:
+    TypeError: non-integer ids or a non-int ``num_groups``.
+    ValueError: wrong rank or length, ids out of range (concrete input), or
+      ``num_groups`` missing under ``jit``/``vmap``.
+  """
+  s = check_vector(sensitive_features, "sensitive_features", n)
+  dt = np.dtype(_dtype(s))
+  if dt.kind not in "iub":
+    raise TypeError(
+        "`sensitive_features` must hold integer group ids in [0, num_groups), "
+        f"got dtype {dt}. Map categories (strings, several columns) to ids "
+        "with fairjax.encode_groups."
+    )
+  if num_groups is None:
+    if not is_concrete(s):
+      raise ValueError(
+          "`num_groups` is required under jit/vmap/grad (it fixes array "
+          "shapes): pass num_groups=<int> as a static argument."
+      )
+    host = np.asarray(s)
+    num_groups = int(host.max()) + 1 if host.size else 1
+  num_groups = check_num_groups(num_groups)
+  if num_groups < min_groups:
+    raise ValueError(
+        f"This function needs at least {min_groups} groups, got "
+        f"num_groups={num_groups}."
+    )
+  if is_concrete(s):
+    host = np.asarray(s)
+    if host.size and (host.min() < 0 or host.max() >= num_groups):
+      raise ValueError(
+          f"`sensitive_features` must lie in [0, {num_groups}) "
+          f"(num_groups={num_groups}), got values in "
+          f"[{host.min()}, {host.max()}]."
+      )
+  return jnp.asarray(s, dtype=jnp.int32), num_groups
+
+
+def check_binary(y: ArrayLike, name: str, n: int | None = None) -> jax.Array:
+  """Validates a binary vector (values in {0, 1}, or bool)."""
+  y = check_vector(y, name, n)
+  if is_concrete(y):
+    host = np.asarray(y)
+    bad = ~np.isin(host, (0, 1))
+    if bad.any():
+      vals = np.unique(host[bad])[:5]
+      raise ValueError(
+          f"`{name}` must be binary with values in {{0, 1}}, got other values "
+          f"such as {vals.tolist()}."
+      )
+  if jnp.issubdtype(_dtype(y), jnp.bool_):
+    y = jnp.asarray(y, jnp.int32)
+  return jnp.asarray(y)
+
+
+def check_sample_weight(
+    sample_weight: ArrayLike | None, n: int, dtype
+) -> jax.Array:
+  """Validates non-negative sample weights; ``None`` means all ones."""
+  if sample_weight is None:
+    return jnp.ones((n,), dtype)
+  w = check_vector(sample_weight, "sample_weight", n)
+  if not jnp.issubdtype(_dtype(w), jnp.number) and not jnp.issubdtype(
+      _dtype(w), jnp.bool_
+  ):
+    raise TypeError(f"`sample_weight` must be numeric, got dtype {_dtype(w)}.")
+  if is_concrete(w):
+    host = np.asarray(w)
+    if np.any(host < 0) or not np.all(np.isfinite(host)):
+      raise ValueError(
+          "`sample_weight` must be finite and non-negative, got min "
+          f"{host.min()}."
+      )
+  return jnp.asarray(w, dtype)
+
+
+def check_notion(notion: str) -> str:
+  if notion not in NOTIONS:
+    raise ValueError(f"`notion` must be one of {NOTIONS}, got {notion!r}.")
+  return notion
+
+
+def float_dtype(*arrays) -> jnp.dtype:
+  """The floating dtype of the result: the inputs' if floating, else default."""
+  dts = [
+      _dtype(a) for a in arrays
+      if a is not None and jnp.issubdtype(_dtype(a), jnp.floating)
+  ]
+  if not dts:
+    return jnp.result_type(float)
+  return jnp.result_type(*dts)
+
+
+def label_conditions(labels: jax.Array | None, notion: str, n: int, dtype):
+  """Indicators of the label classes a notion conditions on, shape ``[K, n]``.
+
+  demographic_parity: ``K = 1``, all ones; equal_opportunity: ``K = 1``,
+  ``1[y = 1]``; equalized_odds: ``K = 2``, ``(1[y = 0], 1[y = 1])``.
+  """
+  check_notion(notion)
+  if notion == "demographic_parity":
+    return jnp.ones((1, n), dtype)
+  if labels is None:
+    raise ValueError(f"notion={notion!r} conditions on the label: pass `labels`.")
+  y = jnp.asarray(labels, dtype)
+  if notion == "equal_opportunity":
+    return y[None]
+  return jnp.stack([1 - y, y])
+
+
+def membership(
+    sensitive_features: jax.Array,
+    num_groups: int,
+    sample_weight: jax.Array | None = None,
+    dtype=None,
+) -> jax.Array:
+  """Group membership weights ``one_hot(s) * w``, shape ``[n, G]``."""
+  dtype = dtype or float_dtype(sample_weight)
+  m = jax.nn.one_hot(sensitive_features, num_groups, dtype=dtype)
+  if sample_weight is not None:
+    m = m * jnp.asarray(sample_weight, dtype)[:, None]
+  return m
+
+
+def notion_weights(
+    sensitive_features: ArrayLike,
+    *,
+    num_groups: int | None = None,
+    notion: str = "demographic_parity",
+    labels: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
+    dtype=None,
+) -> tuple[jax.Array, int]:
+  """Validated weights of each (label class, group) cell, shape ``[K, n, G]``.
+
+  ``weights[k, i, g] = sample_weight[i] * 1[s_i = g] * 1[y_i in class k]``.
+
+  Returns:
+    ``(weights, num_groups)``.
+  """
+  check_notion(notion)
+  s, num_groups = check_sensitive_features(sensitive_features, num_groups)
+  n = s.shape[0]
+  if labels is not None:
+    labels = check_binary(labels, "labels", n)
+  dtype = dtype or float_dtype(sample_weight)
+  w = check_sample_weight(sample_weight, n, dtype)
+  cond = label_conditions(labels, notion, n, dtype)
+  return cond[:, :, None] * membership(s, num_groups, w, dtype)[None], num_groups
+
+
+def safe_divide(num: jax.Array, den: jax.Array, fill=jnp.nan) -> jax.Array:
+  """``num / den`` where ``den > 0``, else ``fill``; gradients stay finite.
+
+  The double-``where`` trick: the division never sees a zero denominator, so
+  no NaN reaches the backward pass.
+  """
+  ok = den > 0
+  return jnp.where(ok, num / jnp.where(ok, den, 1), fill)
+
+
+def group_means(
+    values: jax.Array, weights: jax.Array, fill=jnp.nan
+) -> tuple[jax.Array, jax.Array]:
+  """Weighted per-group means and total weights.
+
+  Args:
+    values: shape ``[n]`` or ``[n, d]``.
+    weights: shape ``[..., n, G]`` (e.g. from :func:`notion_weights`).
+    fill: value for groups with zero total weight.
+
+  Returns:
+    ``(means, totals)``, means of shape ``[..., G]`` or ``[..., G, d]``,
+    totals of shape ``[..., G]``.
+  """
+  totals = weights.sum(axis=-2)
+  if values.ndim == 1:
+    sums = jnp.einsum("...ng,n->...g", weights, values)
+    return safe_divide(sums, totals, fill), totals
+  sums = jnp.einsum("...ng,nd->...gd", weights, values)
+  return safe_divide(sums, totals[..., None], fill), totals
+
+
+def cell_counts(
+    sensitive_features: jax.Array,
+    y_true: jax.Array,
+    y_pred: jax.Array,
+    num_groups: int,
+    sample_weight: jax.Array | None = None,
+    dtype=None,
+) -> jax.Array:
+  """Weighted counts of every (group, true label, predicted label) cell.
+
+  One pass over the data with a segment sum; the rate metrics are functions
+  of this ``[G, 2, 2]`` table only.
+  """
+  dtype = dtype or float_dtype(sample_weight)
+  cell = (
+      sensitive_features * 4
+      + jnp.asarray(y_true, jnp.int32) * 2
+      + jnp.asarray(y_pred, jnp.int32)
+  )
+  w = (
+      jnp.ones(cell.shape, dtype)
+      if sample_weight is None
+      else jnp.asarray(sample_weight, dtype)
+  )
+  counts = jax.ops.segment_sum(w, cell, num_segments=4 * num_groups)
+  return counts.reshape(num_groups, 2, 2)
+
+
+class GroupEncoding(NamedTuple):
+  """Integer group ids built from one or several sensitive columns.
+
+  Attributes:
+    ids: ``int32`` array of shape ``[n]`` with values in ``[0, num_groups)``.
+    num_groups: number of distinct groups (combinations) found.
+    names: for each id, the tuple of original values of each column.
+  """
+
+  ids: np.ndarray
+  num_groups: int
+  names: tuple[tuple, ...]
+
+
+def encode_groups(*columns: Sequence) -> GroupEncoding:
+  """Encodes categorical sensitive columns as (intersectional) group ids.
+
+  With one column, each distinct value becomes a group; with several (e.g.
+  sex and race), each distinct combination that occurs becomes a group.
+  Groups are numbered in sorted order of their values. Runs on the host.
+
+  Examples:
+    >>> enc = encode_groups(["F", "M", "F"], ["a", "a", "b"])
+    >>> enc.ids.tolist(), enc.num_groups, enc.names
+    ([0, 2, 1], 3, (('F', 'a'), ('F', 'b'), ('M', 'a')))
+  """
+  if not columns:
+    raise ValueError("encode_groups needs at least one column.")
+  cols = [np.asarray(c) for c in columns]
+  for i, c in enumerate(cols):
+    if c.ndim != 1 or c.shape[0] != cols[0].shape[0]:
+      raise ValueError(
+          f"Every column must be a vector of the same length; column {i} has "
+          f"shape {c.shape}, column 0 has shape {cols[0].shape}."
+      )
+  codes, uniques = [], []
+  for c in cols:
+    u, inv = np.unique(c, return_inverse=True)
+    uniques.append(u)
+    codes.append(inv.reshape(-1))
+  combos, ids = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+  names = tuple(
+      tuple(u[k].item() for u, k in zip(uniques, row)) for row in combos
+  )
+  return GroupEncoding(ids.reshape(-1).astype(np.int32), len(names), names)
