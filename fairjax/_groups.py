@@ -20,6 +20,7 @@ classes the notion conditions on (1 or 2).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -41,7 +42,7 @@ def _kind(x) -> str:
 
 
 def _dtype(x):
-  return getattr(x, "dtype", np.asarray(x).dtype)
+  return x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
 
 
 def as_array(x: ArrayLike, name: str) -> jax.Array | np.ndarray:
@@ -147,9 +148,9 @@ def check_binary(y: ArrayLike, name: str, n: int | None = None) -> jax.Array:
   y = check_vector(y, name, n)
   if is_concrete(y):
     host = np.asarray(y)
-    bad = ~np.isin(host, (0, 1))
-    if bad.any():
-      vals = np.unique(host[bad])[:5]
+    if host.size and not (host.min() >= 0 and host.max() <= 1
+                          and np.array_equal(host, host.astype(bool))):
+      vals = np.unique(host[(host != 0) & (host != 1)])[:5]
       raise ValueError(
           f"`{name}` must be binary with values in {{0, 1}}, got other values "
           f"such as {vals.tolist()}."
@@ -287,32 +288,94 @@ def group_means(
   return safe_divide(sums, totals[..., None], fill), totals
 
 
-def cell_counts(
-    sensitive_features: jax.Array,
-    y_true: jax.Array,
-    y_pred: jax.Array,
-    num_groups: int,
-    sample_weight: jax.Array | None = None,
-    dtype=None,
-) -> jax.Array:
-  """Weighted counts of every (group, true label, predicted label) cell.
+def _narrow_ints(x):
+  """Casts a host int64 array to int32 with numpy (much faster than JAX's
+  own conversion); ``None`` if a value would wrap around (such values are
+  invalid ids and labels, reported by the checks)."""
+  if isinstance(x, np.ndarray) and x.dtype.kind in "iu" and x.itemsize > 4:
+    info = np.iinfo(np.int32)
+    if x.size and (x.min() < info.min or x.max() > info.max):
+      return None
+    return x.astype(np.int32)
+  return x
 
-  One pass over the data with a segment sum; the rate metrics are functions
-  of this ``[G, 2, 2]`` table only.
+
+def _is_binary(v: jax.Array) -> jax.Array:
+  if v.dtype == jnp.bool_:
+    return jnp.ones(v.shape, bool)
+  if jnp.issubdtype(v.dtype, jnp.integer):
+    return (v >> 1) == 0  # 0 or 1; negatives stay negative
+  return (v == 0) | (v == 1)
+
+
+@functools.partial(jax.jit, static_argnames=("num_groups", "dtype"))
+def _cell_kernel(s, y_true, y_pred, w, num_groups, dtype):
+  """Counts per cell in one compiled pass; invalid rows (an id out of range,
+  a non-binary label) go to an extra last bin whose count flags them."""
+  valid = (s >= 0) & (s < num_groups) & _is_binary(y_true) & _is_binary(y_pred)
+  k = 4 * num_groups
+  cell = jnp.where(valid, s.astype(jnp.int32) * 4
+                   + y_true.astype(jnp.int32) * 2 + y_pred.astype(jnp.int32), k)
+  if w is None:  # exact integer counts
+    counts = jnp.bincount(cell, length=k + 1).astype(dtype)
+  else:
+    counts = jnp.bincount(cell, weights=jnp.where(valid, w.astype(dtype), 1),
+                          length=k + 1)
+  return counts[:k].reshape(num_groups, 2, 2), counts[k] > 0
+
+
+def cell_counts(
+    sensitive_features: ArrayLike,
+    y_true: ArrayLike | None,
+    y_pred: ArrayLike,
+    *,
+    num_groups: int | None = None,
+    sample_weight: ArrayLike | None = None,
+) -> jax.Array:
+  """Validated weighted counts of every (group, true label, prediction) cell.
+
+  One compiled pass over the data (a bincount, with the range and binary
+  checks fused into it); the rate metrics are functions of this table only.
+  Under ``jit`` the values cannot be checked: rows with an invalid id or
+  label are then left out of the counts.
+
+  Args:
+    sensitive_features: integer group ids, shape ``[n]``.
+    y_true: binary labels, shape ``[n]``, or ``None`` (all counted as 0).
+    y_pred: binary predictions, shape ``[n]``.
+    num_groups: static number of groups; required under ``jit``/``vmap``.
+    sample_weight: non-negative weights, shape ``[n]``.
+
+  Returns:
+    Counts of shape ``[G, 2, 2]`` indexed ``[group, y_true, y_pred]``, in the
+    dtype of ``sample_weight`` (default float dtype when unweighted).
   """
-  dtype = dtype or float_dtype(sample_weight)
-  cell = (
-      sensitive_features * 4
-      + jnp.asarray(y_true, jnp.int32) * 2
-      + jnp.asarray(y_pred, jnp.int32)
-  )
-  w = (
-      jnp.ones(cell.shape, dtype)
-      if sample_weight is None
-      else jnp.asarray(sample_weight, dtype)
-  )
-  counts = jax.ops.segment_sum(w, cell, num_segments=4 * num_groups)
-  return counts.reshape(num_groups, 2, 2)
+  y_pred = check_vector(y_pred, "y_pred")
+  n = y_pred.shape[0]
+  if y_true is None:
+    y_true = np.zeros((n,), np.int8)
+  y_true = check_vector(y_true, "y_true", n)
+  s = check_vector(sensitive_features, "sensitive_features", n)
+  if np.dtype(_dtype(s)).kind not in "iub":
+    check_sensitive_features(s, num_groups, n)  # raises the TypeError
+  if num_groups is None:
+    _, num_groups = check_sensitive_features(s, None, n)
+  num_groups = check_num_groups(num_groups)
+  dtype = float_dtype(sample_weight)
+  if sample_weight is not None:
+    sample_weight = check_sample_weight(sample_weight, n, dtype)
+  narrow = [_narrow_ints(x) for x in (s, y_true, y_pred)]
+  if any(x is None for x in narrow):
+    flags = True  # a value beyond int32: invalid, reported below
+  else:
+    counts, flags = _cell_kernel(*narrow, sample_weight,
+                                 num_groups=num_groups, dtype=dtype)
+  if all(map(is_concrete, (s, y_true, y_pred))) and np.any(np.asarray(flags)):
+    # Slow path, only to name the offending values.
+    check_sensitive_features(s, num_groups, n)
+    check_binary(y_true, "y_true", n)
+    check_binary(y_pred, "y_pred", n)
+  return counts
 
 
 class GroupEncoding(NamedTuple):

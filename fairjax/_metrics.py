@@ -1,0 +1,482 @@
+r"""Audit metrics with fairlearn's names, plus a differentiable mean-gap penalty.
+
+The rate metrics (demographic parity, equal opportunity, equalized odds) are
+functions of one ``[G, 2, 2]`` table of weighted counts per (group, true
+label, predicted label) cell, computed in a single pass. This makes them fast,
+jit- and vmap-able with a static ``num_groups``, and lets :func:`bootstrap_ci`
+resample rows exactly by drawing multinomial cell counts.
+
+Groups and undefined rates. A group with no members (possible with a fixed
+``num_groups``) or with no member in the conditioning class (e.g. no
+positives, for a true positive rate) has an undefined rate: NaN in
+:func:`group_statistics`. Differences and ratios skip undefined rates, so a
+group that is absent from the data is treated exactly as fairlearn treats it
+(fairlearn only knows the groups present). When fewer than two rates are
+defined, a difference is 0 and a ratio is 1, as fairlearn returns for a single
+group. One departure: for a group that is present but has no examples of the
+conditioning class, fairlearn (via scikit-learn's ``zero_division``) uses a
+rate of 0, which can create a gap out of a missing measurement; fairjax skips
+it instead.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from fairjax import _groups
+
+_METHODS = ("between_groups", "to_overall")
+_AGGS = ("worst_case", "mean")
+_REDUCTIONS = ("max", "pairwise", "vs_pooled")
+
+
+class GroupStatistics(NamedTuple):
+  """Per-group statistics, each of shape ``[G]``; NaN where undefined.
+
+  Attributes:
+    count: total sample weight of the group (its size when unweighted).
+    selection_rate: weighted fraction with a positive prediction.
+    true_positive_rate: P(prediction = 1 | y = 1, group).
+    false_positive_rate: P(prediction = 1 | y = 0, group).
+    mean_prediction: weighted mean of ``y_pred`` (before thresholding).
+  """
+
+  count: jax.Array
+  selection_rate: jax.Array
+  true_positive_rate: jax.Array
+  false_positive_rate: jax.Array
+  mean_prediction: jax.Array
+
+
+# ----------------------------------------------------------------------------
+# Input handling and the cell table.
+
+
+def _cells(y_true, y_pred, sensitive_features, sample_weight, num_groups,
+           *, binary_true: bool) -> jax.Array:
+  """The validated ``[G, 2, 2]`` table; ``y_true`` unused unless binary_true."""
+  if not binary_true:  # only its length matters
+    _groups.check_vector(y_true, "y_true", np.shape(y_pred)[0])
+    y_true = None
+  return _groups.cell_counts(sensitive_features, y_true, y_pred,
+                             num_groups=num_groups, sample_weight=sample_weight)
+
+
+def _rates(cells: jax.Array, kind: str) -> tuple[jax.Array, jax.Array]:
+  """Per-group rate and the overall rate from a ``[G, 2, 2]`` table."""
+  if kind == "selection":
+    num, den = cells[:, :, 1].sum(-1), cells.sum((-2, -1))
+  elif kind == "tpr":
+    num, den = cells[:, 1, 1], cells[:, 1, :].sum(-1)
+  else:  # fpr
+    num, den = cells[:, 0, 1], cells[:, 0, :].sum(-1)
+  return _groups.safe_divide(num, den), _groups.safe_divide(num.sum(), den.sum())
+
+
+def _difference(rates: jax.Array, overall: jax.Array, method: str) -> jax.Array:
+  """Largest gap among defined rates (0 when fewer than two are defined)."""
+  defined = ~jnp.isnan(rates)
+  if method == "to_overall":
+    gaps = jnp.where(defined, jnp.abs(rates - overall), 0)
+    return jnp.where(defined.any(), jnp.max(gaps), 0).astype(rates.dtype)
+  hi = jnp.max(jnp.where(defined, rates, -jnp.inf))
+  lo = jnp.min(jnp.where(defined, rates, jnp.inf))
+  return jnp.where(defined.sum() >= 2, hi - lo, 0).astype(rates.dtype)
+
+
+def _ratio(rates: jax.Array, overall: jax.Array, method: str) -> jax.Array:
+  """Smallest ratio among defined rates (1 when fewer than two are defined).
+
+  0/0 gives NaN, as in fairlearn.
+  """
+  defined = ~jnp.isnan(rates)
+  if method == "to_overall":
+    r = jnp.minimum(rates / overall, overall / rates)
+    value = jnp.min(jnp.where(defined, r, jnp.inf))
+    return jnp.where(defined.any(), value, 1).astype(rates.dtype)
+  hi = jnp.max(jnp.where(defined, rates, -jnp.inf))
+  lo = jnp.min(jnp.where(defined, rates, jnp.inf))
+  return jnp.where(defined.sum() >= 2, lo / hi, 1).astype(rates.dtype)
+
+
+def _check_choice(value, name, choices):
+  if value not in choices:
+    raise ValueError(f"`{name}` must be one of {choices}, got {value!r}.")
+
+
+# Metric values as functions of the cell table (used by bootstrap_ci too).
+
+
+@functools.partial(jax.jit, static_argnames="method")
+def _dp_difference_cells(cells, method="between_groups"):
+  return _difference(*_rates(cells, "selection"), method)
+
+
+@functools.partial(jax.jit, static_argnames="method")
+def _dp_ratio_cells(cells, method="between_groups"):
+  return _ratio(*_rates(cells, "selection"), method)
+
+
+@functools.partial(jax.jit, static_argnames="method")
+def _eo_difference_cells(cells, method="between_groups"):
+  return _difference(*_rates(cells, "tpr"), method)
+
+
+@functools.partial(jax.jit, static_argnames=("method", "agg"))
+def _eodds_difference_cells(cells, method="between_groups", agg="worst_case"):
+  tpr = _difference(*_rates(cells, "tpr"), method)
+  fpr = _difference(*_rates(cells, "fpr"), method)
+  return jnp.maximum(tpr, fpr) if agg == "worst_case" else (tpr + fpr) / 2
+
+
+# ----------------------------------------------------------------------------
+# Public rate metrics.
+
+
+def demographic_parity_difference(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    sensitive_features: ArrayLike,
+    sample_weight: ArrayLike | None = None,
+    method: str = "between_groups",
+    num_groups: int | None = None,
+) -> jax.Array:
+  r"""Largest gap in selection rate between groups.
+
+  .. math::
+    \max_{g} P(\hat y = 1 \mid S = g) - \min_{g} P(\hat y = 1 \mid S = g)
+
+  Args:
+    y_true: true labels, shape ``[n]`` (unused; kept for fairlearn's
+      signature).
+    y_pred: binary predictions in {0, 1}, shape ``[n]``.
+    sensitive_features: integer group ids in ``[0, num_groups)``, shape
+      ``[n]``.
+    sample_weight: non-negative weights, shape ``[n]`` (0 masks a padded row).
+    method: ``"between_groups"`` (max minus min) or ``"to_overall"`` (largest
+      absolute gap to the overall rate), as in fairlearn.
+    num_groups: static number of groups; required under ``jit``/``vmap``.
+
+  Returns:
+    A scalar.
+
+  Examples:
+    >>>     >>> demographic_parity_difference(
+    ...     np.zeros(4), np.array([1, 1, 0, 1]),
+    ...     sensitive_features=np.array([0, 0, 1, 1])).item()
+    0.5
+  """
+  _check_choice(method, "method", _METHODS)
+  cells = _cells(y_true, y_pred, sensitive_features, sample_weight,
+                 num_groups, binary_true=False)
+  return _dp_difference_cells(cells, method)
+
+
+def demographic_parity_ratio(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    sensitive_features: ArrayLike,
+    sample_weight: ArrayLike | None = None,
+    method: str = "between_groups",
+    num_groups: int | None = None,
+) -> jax.Array:
+  r"""Smallest ratio of selection rates between groups (1 means parity).
+
+  .. math::
+    \min_{g} P(\hat y = 1 \mid S = g) \,/\, \max_{g} P(\hat y = 1 \mid S = g)
+
+  NaN when every selection rate is 0, as in fairlearn. Arguments as in
+  :func:`demographic_parity_difference`.
+  """
+  _check_choice(method, "method", _METHODS)
+  cells = _cells(y_true, y_pred, sensitive_features, sample_weight,
+                 num_groups, binary_true=False)
+  return _dp_ratio_cells(cells, method)
+
+
+def equal_opportunity_difference(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    sensitive_features: ArrayLike,
+    sample_weight: ArrayLike | None = None,
+    method: str = "between_groups",
+    num_groups: int | None = None,
+) -> jax.Array:
+  r"""Largest gap in true positive rate between groups.
+
+  .. math::
+    \max_{g} P(\hat y = 1 \mid Y = 1, S = g)
+    - \min_{g} P(\hat y = 1 \mid Y = 1, S = g)
+
+  For two groups this is the DEO of `Donini et al., Empirical Risk
+  Minimization under Fairness Constraints
+  <https://arxiv.org/abs/1802.08626>`_, 2018. ``y_true`` must be binary; the
+  other arguments are as in :func:`demographic_parity_difference`.
+  """
+  _check_choice(method, "method", _METHODS)
+  cells = _cells(y_true, y_pred, sensitive_features, sample_weight,
+                 num_groups, binary_true=True)
+  return _eo_difference_cells(cells, method)
+
+
+def equalized_odds_difference(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    sensitive_features: ArrayLike,
+    sample_weight: ArrayLike | None = None,
+    method: str = "between_groups",
+    agg: str = "worst_case",
+    num_groups: int | None = None,
+) -> jax.Array:
+  r"""Gap in true and false positive rates between groups.
+
+  .. math::
+    \operatorname{agg}\big(\Delta_{\mathrm{TPR}}, \Delta_{\mathrm{FPR}}\big)
+
+  with ``agg="worst_case"`` the maximum and ``agg="mean"`` the mean of the
+  two gaps, as in fairlearn. ``y_true`` must be binary; the other arguments
+  are as in :func:`demographic_parity_difference`.
+  """
+  _check_choice(method, "method", _METHODS)
+  _check_choice(agg, "agg", _AGGS)
+  cells = _cells(y_true, y_pred, sensitive_features, sample_weight,
+                 num_groups, binary_true=True)
+  return _eodds_difference_cells(cells, method, agg)
+
+
+def group_statistics(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    sensitive_features: ArrayLike,
+    sample_weight: ArrayLike | None = None,
+    threshold: float = 0.5,
+    num_groups: int | None = None,
+) -> GroupStatistics:
+  """Per-group count, selection rate, TPR, FPR and mean prediction.
+
+  Args:
+    y_true: binary true labels, shape ``[n]``.
+    y_pred: binary predictions or scores, shape ``[n]``; the rates use
+      ``y_pred >= threshold`` (identical to ``y_pred`` for 0/1 predictions),
+      ``mean_prediction`` uses ``y_pred`` itself.
+    sensitive_features: integer group ids, shape ``[n]``.
+    sample_weight: non-negative weights, shape ``[n]``.
+    threshold: decision threshold for scores.
+    num_groups: static number of groups; required under ``jit``/``vmap``.
+
+  Returns:
+    A :class:`GroupStatistics` of ``[G]`` arrays, NaN where undefined.
+  """
+  y_pred = jnp.asarray(_groups.check_vector(y_pred, "y_pred"))
+  n = y_pred.shape[0]
+  y_true = _groups.check_binary(y_true, "y_true", n)
+  s, num_groups = _groups.check_sensitive_features(
+      sensitive_features, num_groups, n
+  )
+  dtype = _groups.float_dtype(y_pred, sample_weight)
+  w = None
+  if sample_weight is not None:
+    w = _groups.check_sample_weight(sample_weight, n, dtype)
+  hard = (y_pred >= threshold).astype(jnp.int32)
+  cells = _groups.cell_counts(s, y_true, hard, num_groups=num_groups,
+                              sample_weight=w)
+  weights = _groups.membership(
+      s, num_groups, w if w is not None else jnp.ones((n,), dtype), dtype
+  )
+  mean_pred, _ = _groups.group_means(y_pred.astype(dtype), weights)
+  return GroupStatistics(
+      count=cells.sum((-2, -1)),
+      selection_rate=_rates(cells, "selection")[0],
+      true_positive_rate=_rates(cells, "tpr")[0],
+      false_positive_rate=_rates(cells, "fpr")[0],
+      mean_prediction=mean_pred,
+  )
+
+
+# ----------------------------------------------------------------------------
+# Kolmogorov-Smirnov distance for continuous predictions.
+
+
+def _ks_sorted(sorted_pred, sorted_s, sorted_w, num_groups) -> jax.Array:
+  """KS distance of predictions sorted in increasing order.
+
+  ``sorted_w`` are row weights (integer multiplicities give exact counts) or
+  ``None``. A group without mass gets the pooled CDF, which lies between the
+  present groups' CDFs and so leaves the spread unchanged.
+  """
+  dtype = _groups.float_dtype(sorted_pred)
+  if sorted_w is None:
+    sorted_w = jnp.ones(sorted_s.shape, jnp.int32)
+  cum = jnp.cumsum(
+      jax.nn.one_hot(sorted_s, num_groups, dtype=sorted_w.dtype)
+      * sorted_w[:, None], axis=0).astype(dtype)  # [n, G]
+  totals = cum[-1]
+  present = totals > 0
+  pooled = _groups.safe_divide(cum.sum(1), totals.sum(), 0.0)
+  inv = jnp.where(present, 1 / jnp.where(present, totals, 1), 0)
+  cdf = cum * inv + pooled[:, None] * (~present)
+  # Evaluate the CDFs only after the last of a run of tied predictions.
+  last = jnp.append(sorted_pred[1:] != sorted_pred[:-1], True)
+  spread = jnp.where(last, cdf.max(1) - cdf.min(1), 0)
+  return jnp.where(present.sum() >= 2, spread.max(), 0).astype(dtype)
+
+
+def ks_distance(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    sensitive_features: ArrayLike,
+    sample_weight: ArrayLike | None = None,
+    num_groups: int | None = None,
+) -> jax.Array:
+  r"""Largest Kolmogorov-Smirnov distance between groups' prediction laws.
+
+  .. math::
+    \max_{g, h} \sup_t \big| \hat F_g(t) - \hat F_h(t) \big|
+    = \sup_t \big( \max_g \hat F_g(t) - \min_g \hat F_g(t) \big)
+
+  with :math:`\hat F_g` the (weighted) empirical CDF of ``y_pred`` in group
+  ``g``. The supremum is exact: it is taken over all sample points, after
+  every run of tied values. This is the unfairness measure of demographic
+  parity for regression in `Chzhen et al., Fair Regression with Wasserstein
+  Barycenters <https://arxiv.org/abs/2006.07286>`_, 2020.
+
+  Args:
+    y_true: unused; kept for fairlearn's signature.
+    y_pred: continuous predictions, shape ``[n]``.
+    sensitive_features: integer group ids, shape ``[n]``.
+    sample_weight: non-negative weights, shape ``[n]``.
+    num_groups: static number of groups; required under ``jit``/``vmap``.
+
+  Returns:
+    A scalar in ``[0, 1]``; 0 when fewer than two groups are present.
+  """
+  y_pred = jnp.asarray(_groups.check_vector(y_pred, "y_pred"))
+  n = y_pred.shape[0]
+  _groups.check_vector(y_true, "y_true", n)
+  s, num_groups = _groups.check_sensitive_features(
+      sensitive_features, num_groups, n
+  )
+  dtype = _groups.float_dtype(y_pred, sample_weight)
+  y_pred = y_pred.astype(dtype)
+  order = jnp.argsort(y_pred)
+  w = None
+  if sample_weight is not None:
+    w = _groups.check_sample_weight(sample_weight, n, dtype)[order]
+  return _ks_sorted(y_pred[order], s[order], w, num_groups)
+
+
+# ----------------------------------------------------------------------------
+# Differentiable counterpart.
+
+
+def mean_gap_penalty(
+    scores: ArrayLike,
+    *,
+    sensitive_features: ArrayLike,
+    labels: ArrayLike | None = None,
+    notion: str = "demographic_parity",
+    reduction: str = "max",
+    num_groups: int | None = None,
+    sample_weight: ArrayLike | None = None,
+) -> jax.Array:
+  r"""Gap between the groups' mean scores: a differentiable fairness penalty.
+
+  With :math:`m_g` the weighted mean score of group ``g`` within a label
+  class (all examples for demographic parity, positives for equal
+  opportunity, each class for equalized odds, summed over classes):
+
+  * ``reduction="max"``: :math:`\max_g m_g - \min_g m_g`; on 0/1 predictions
+    this equals the corresponding hard metric (e.g.
+    :func:`demographic_parity_difference`);
+  * ``"pairwise"``: :math:`\sum_{g<h} p_g p_h |m_g - m_h| / \sum_{g<h} p_g p_h`;
+  * ``"vs_pooled"``: :math:`\sum_g p_g |m_g - m|`, with :math:`m` the pooled
+    mean,
+
+  where :math:`p_g` is the group's weight share. Scores of shape ``[n, d]``
+  (representations) use the Euclidean norm of the mean difference, the
+  first-moment member of the MMD family (`Oneto et al., Exploiting MMD and
+  Sinkhorn Divergences for Fair and Transferable Representation Learning
+  <https://arxiv.org/abs/2010.01400>`_, 2020). Groups without members in a
+  class are skipped; fewer than two present groups give 0 with a finite
+  gradient.
+
+  Args:
+    scores: scores in [0, 1] (or any real values), shape ``[n]`` or ``[n, d]``.
+    sensitive_features: integer group ids, shape ``[n]``.
+    labels: binary labels, shape ``[n]``; needed by the label-conditioned
+      notions.
+    notion: ``"demographic_parity"``, ``"equal_opportunity"`` or
+      ``"equalized_odds"``.
+    reduction: ``"max"``, ``"pairwise"`` or ``"vs_pooled"``.
+    num_groups: static number of groups; required under ``jit``/``vmap``.
+    sample_weight: non-negative weights, shape ``[n]``.
+
+  Returns:
+    A scalar of the scores' floating dtype.
+  """
+  _check_choice(reduction, "reduction", _REDUCTIONS)
+  scores = jnp.asarray(_groups.as_array(scores, "scores"))
+  if scores.ndim not in (1, 2):
+    raise ValueError(
+        f"`scores` must have shape [n] or [n, d], got shape {scores.shape}."
+    )
+  dtype = _groups.float_dtype(scores)
+  s, num_groups = _groups.check_sensitive_features(
+      sensitive_features, num_groups, scores.shape[0]
+  )
+  weights, _ = _groups.notion_weights(
+      s, num_groups=num_groups, notion=notion, labels=labels,
+      sample_weight=sample_weight, dtype=dtype,
+  )
+  # Treat scores [n] as [n, 1]: the norm of a 1-d gap is its absolute value.
+  values = scores.astype(dtype).reshape(scores.shape[0], -1)
+  means, totals = _groups.group_means(values, weights, fill=0.0)
+  return jnp.sum(jax.vmap(_mean_gap, (0, 0, None))(means, totals, reduction))
+
+
+def _safe_norm(x: jax.Array) -> jax.Array:
+  """Euclidean norm over the last axis with a finite gradient at 0."""
+  sq = jnp.sum(x * x, axis=-1)
+  ok = sq > 0
+  return jnp.where(ok, jnp.sqrt(jnp.where(ok, sq, 1)), 0)
+
+
+def _mean_gap(means: jax.Array, totals: jax.Array, reduction: str) -> jax.Array:
+  """Gap for one label class; ``means`` ``[G, d]``, ``totals`` ``[G]``."""
+  present = totals > 0
+  p = totals / jnp.maximum(totals.sum(), jnp.finfo(totals.dtype).tiny)
+  if reduction == "vs_pooled":
+    pooled = jnp.tensordot(p, means, axes=1)
+    return jnp.sum(p * _safe_norm(means - pooled))
+  pair_gaps = _safe_norm(means[:, None] - means[None, :])  # [G, G]
+  both = present[:, None] & present[None, :]
+  if reduction == "max":
+    return jnp.max(jnp.where(both, pair_gaps, 0))
+  pp = jnp.where(both, p[:, None] * p[None, :], 0)
+  return _groups.safe_divide(jnp.sum(pp * pair_gaps), jnp.sum(pp), 0.0)
+
+
+__all__ = (
+    "GroupStatistics",
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equal_opportunity_difference",
+    "equalized_odds_difference",
+    "group_statistics",
+    "ks_distance",
+    "mean_gap_penalty",
+)
+
