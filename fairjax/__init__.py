@@ -3,7 +3,9 @@
 from fairjax._bootstrap import BootstrapResult, bootstrap_ci
 from fairjax._groups import GroupEncoding, encode_groups
 from fairjax._metrics import (
+    AuditResult,
     GroupStatistics,
+    audit,
     demographic_parity_difference,
     demographic_parity_ratio,
     equal_opportunity_difference,
@@ -24,6 +26,8 @@ __all__ = (
     "ks_distance",
     "group_statistics",
     "GroupStatistics",
+    "audit",
+    "AuditResult",
     "bootstrap_ci",
     "BootstrapResult",
     # Penalties

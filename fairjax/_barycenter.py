@@ -42,8 +42,9 @@ from fairjax import _group_sort, _groups
 
 INTERPOLATIONS = ("linear", "relative_improvement")
 SORT_STRATEGIES = ("auto", "host", "device")
-# Largest sample for which the int32 quantile indices are exact (see
-# `_ceil_mul_div`); beyond it they use int64, which needs jax_enable_x64.
+# Largest table for which the device path's int32 quantile indices are exact
+# (see `_ceil_mul_div`); beyond it they use int64, which needs x64. The host
+# path always uses numpy int64.
 MAX_INT32_SAMPLES = 2**26
 
 
@@ -127,7 +128,7 @@ def _ceil_mul_div(k: jax.Array, m: jax.Array, n: jax.Array) -> jax.Array:
 
 
 def _ceil_mul_div_int64(k, m, n) -> jax.Array:
-  """Plain int64 :math:`\lceil k m / n \rceil` (needs ``jax_enable_x64``)."""
+  r"""Plain int64 :math:`\lceil k m / n \rceil` (needs ``jax_enable_x64``)."""
   k, m, n = (jnp.asarray(v, jnp.int64) for v in (k, m, n))
   return ((k * m + n - 1) // n).astype(jnp.int32)
 
@@ -161,7 +162,7 @@ def _barycenter_table(
   q_starts = _group_sort.exclusive_cumsum(quantile_counts)
   last = quantile_values.shape[0] - 1
   dtype = quantile_values.dtype
-  wide = length > MAX_INT32_SAMPLES
+  wide = length > MAX_INT32_SAMPLES  # int64 indices (x64 checked in fit)
 
   def add_group(j, acc):
     m = quantile_counts[j]
@@ -391,12 +392,14 @@ def fit_barycenter(
 
   Examples:
     >>> import jax, jax.numpy as jnp
-    >>> y = jnp.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9])
+    >>> y = jnp.array([0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0])
     >>> s = jnp.array([0, 0, 0, 0, 1, 1, 1, 1])
     >>> state = fit_barycenter(y, sensitive_features=s, key=None, jitter=0.0,
     ...                        split=False)
     >>> apply_barycenter(state, y, sensitive_features=s)
-    Array([0.35, 0.45, 0.55, 0.65, 0.35, 0.45, 0.55, 0.65], dtype=float32)
+    Array([2. , 3.5, 5. , 6.5, 2. , 3.5, 5. , 6.5], dtype=float32)
+    >>> apply_barycenter(state, y, sensitive_features=s, alpha=0.5)
+    Array([1.  , 2.25, 3.5 , 4.75, 3.  , 4.75, 6.5 , 8.25], dtype=float32)
 
   References:
     Chzhen, Denis, Hebiri, Oneto and Pontil, `Fair Regression with
@@ -422,15 +425,17 @@ def fit_barycenter(
         "`key` is required when fitting draws randomness (split=True or "
         f"jitter > 0); got key=None with split={split}, jitter={jitter}."
     )
-  if n > MAX_INT32_SAMPLES and not jax.config.jax_enable_x64:
+  strategy = _check_strategy(sort_strategy)
+  if (strategy == "device" and n + num_groups > MAX_INT32_SAMPLES
+      and not jax.config.jax_enable_x64):
     raise ValueError(
-        f"More than {MAX_INT32_SAMPLES} predictions ({n}) need 64-bit "
-        "quantile indices: enable jax_enable_x64."
+        f"sort_strategy='device' with more than {MAX_INT32_SAMPLES} "
+        f"predictions ({n}) needs int64 quantile indices: enable "
+        "jax_enable_x64."
     )
   return _fit(
       y, s, mask, key, jnp.asarray(jitter, y.dtype), weights,
-      num_groups=num_groups, split=bool(split),
-      strategy=_check_strategy(sort_strategy),
+      num_groups=num_groups, split=bool(split), strategy=strategy,
   )
 
 

@@ -87,7 +87,9 @@ def _ks_samples(y_pred, s, weight, num_groups, keys):
   sw = None if weight is None else weight[order]
 
   def one(key):
-    c = _row_multiplicities(key, sp.shape[0], None)  # exact integer counts
+    # Multiplicities of the original rows (exact integer counts), so the
+    # resamples are the very ones the generic row bootstrap draws.
+    c = _row_multiplicities(key, sp.shape[0], None)[order]
     return _metrics._ks_sorted(
         sp, ss, c if sw is None else c.astype(sw.dtype) * sw, num_groups)
 

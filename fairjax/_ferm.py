@@ -23,6 +23,7 @@ constraint on the fitting data (:func:`fit_ferm_projection`,
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import NamedTuple
 
@@ -33,6 +34,9 @@ from jax.typing import ArrayLike
 
 from fairjax._groups import (
     as_array,
+    check_binary,
+    check_notion,
+    check_sample_weight,
     check_sensitive_features,
     float_dtype,
     group_means,
@@ -56,26 +60,33 @@ def _check_matrix(X: ArrayLike, name: str = "X") -> jax.Array:
   return X
 
 
-def _conditioned_means(X, y, sensitive_features, num_groups, notion,
-                       sample_weight):
-  """Group means of the conditioned examples ``[K, G, d]`` and masses."""
-  if X.shape[0] != np.shape(sensitive_features)[0]:
-    raise ValueError(
-        "`sensitive_features` must have length "
-        f"{X.shape[0]} (the rows of X), got length "
-        f"{np.shape(sensitive_features)[0]}."
-    )
-  labels = None if notion == "demographic_parity" else y
-  weights, num_groups = notion_weights(
-      sensitive_features, num_groups=num_groups, notion=notion, labels=labels,
-      sample_weight=sample_weight, dtype=X.dtype,
-  )
+def _validate(X, y, sensitive_features, num_groups, notion, sample_weight):
+  """Validated ``(X, y, s, sample_weight, num_groups)``; y is None for DP."""
+  X = _check_matrix(X)
+  check_notion(notion)
+  n = X.shape[0]
+  s, num_groups = check_sensitive_features(sensitive_features, num_groups, n)
   if num_groups < 2:
     raise ValueError(
         f"FERM needs at least two groups, got num_groups={num_groups}."
     )
-  means, totals = group_means(X, weights, fill=0)
-  return means, totals
+  if notion == "demographic_parity":
+    y = None
+  elif y is None:
+    raise ValueError(f"notion={notion!r} conditions on the label: pass `y`.")
+  else:
+    y = check_binary(y, "labels", n)
+  sw = check_sample_weight(sample_weight, n, X.dtype)
+  return X, y, s, sw, num_groups
+
+
+def _conditioned_means(X, y, s, sw, num_groups, notion):
+  """Group means of the conditioned examples ``[K, G, d]`` and masses."""
+  weights, _ = notion_weights(
+      s, num_groups=num_groups, notion=notion, labels=y, sample_weight=sw,
+      dtype=X.dtype,
+  )
+  return group_means(X, weights, fill=0)
 
 
 def _differences(means, totals):
@@ -137,12 +148,16 @@ def ferm_direction(
     Minimization under Fairness Constraints
     <https://arxiv.org/abs/1802.08626>`_, NeurIPS 2018.
   """
-  X = _check_matrix(X)
-  means, totals = _conditioned_means(
+  X, y, s, sw, num_groups = _validate(
       X, y, sensitive_features, num_groups, notion, sample_weight
   )
-  diff = _differences(means, totals)
-  return diff.reshape(-1, X.shape[1])
+  return _direction_core(X, y, s, sw, num_groups=num_groups, notion=notion)
+
+
+@functools.partial(jax.jit, static_argnames=("num_groups", "notion"))
+def _direction_core(X, y, s, sw, *, num_groups, notion):
+  means, totals = _conditioned_means(X, y, s, sw, num_groups, notion)
+  return _differences(means, totals).reshape(-1, X.shape[1])
 
 
 def orthogonality_penalty(
@@ -353,24 +368,35 @@ def fit_ferm_projection(
         "'equal_opportunity', got 'equalized_odds' (one shift per group "
         "cannot align the means of both label classes)."
     )
-  X = _check_matrix(X)
-  means, totals = _conditioned_means(
+  X, y, s, sw, num_groups = _validate(
       X, y, sensitive_features, num_groups, notion, sample_weight
   )
+  tol = None if tol is None else jnp.asarray(tol, X.dtype)
+  state, totals = _fit_core(
+      X, y, s, sw, tol, num_groups=num_groups, notion=notion, method=method
+  )
   _check_no_empty_group(totals, notion)
+  if method == "orthogonal":
+    _warn_if_degenerate(jnp.any(state.basis != 0, axis=0), method)
+  elif method == "eliminate":
+    _warn_if_degenerate(jnp.any(state.directions != 0, axis=1), method)
+  return state
+
+
+@functools.partial(
+    jax.jit, static_argnames=("num_groups", "notion", "method")
+)
+def _fit_core(X, y, s, sw, tol, *, num_groups, notion, method):
+  means, totals = _conditioned_means(X, y, s, sw, num_groups, notion)
   tol = _default_tol(X, tol)
   if method == "shift":
     present = totals[0] > 0
     offsets = jnp.where(present[:, None], means[0, :1] - means[0], 0)
-    return GroupShift(offsets)
+    return GroupShift(offsets), totals
   U = _differences(means, totals).reshape(-1, X.shape[1])
   if method == "orthogonal":
-    state = OrthogonalProjection(orthonormal_basis(U, tol))
-    _warn_if_degenerate(jnp.any(state.basis != 0, axis=0), "orthogonal")
-    return state
-  state = CoordinateElimination(*_eliminate(U, tol))
-  _warn_if_degenerate(jnp.any(state.directions != 0, axis=1), "eliminate")
-  return state
+    return OrthogonalProjection(orthonormal_basis(U, tol)), totals
+  return CoordinateElimination(*_eliminate(U, tol)), totals
 
 
 def _check_no_empty_group(totals, notion):
@@ -431,30 +457,45 @@ def apply_ferm_projection(
   """
   X = _check_matrix(X)
   if isinstance(state, OrthogonalProjection):
-    Q = jnp.asarray(state.basis, X.dtype)
-    _check_width(X, Q.shape[0])
-    return X - (X @ Q) @ Q.T
+    _check_width(X, state.basis.shape[0])
+    return _apply_orthogonal(state, X)
   if isinstance(state, CoordinateElimination):
-    V = jnp.asarray(state.directions, X.dtype)
-    _check_width(X, V.shape[1])
-    for v, j in zip(V, state.pivots):
-      X = X - X[:, j][:, None] * v[None, :]
-    return jnp.take(X, state.kept, axis=1)
+    _check_width(X, state.directions.shape[1])
+    return _apply_elimination(state, X)
   if isinstance(state, GroupShift):
-    offsets = jnp.asarray(state.offsets, X.dtype)
-    _check_width(X, offsets.shape[1])
+    _check_width(X, state.offsets.shape[1])
     if sensitive_features is None:
       raise ValueError(
           "The shift variant needs `sensitive_features` at prediction time."
       )
-    s, G = check_sensitive_features(
-        sensitive_features, offsets.shape[0], X.shape[0]
+    s, _ = check_sensitive_features(
+        sensitive_features, state.offsets.shape[0], X.shape[0]
     )
-    return X + membership(s, G, dtype=X.dtype) @ offsets
+    return _apply_shift(state, X, s)
   raise TypeError(
       "`state` must come from fit_ferm_projection, got "
       f"{type(state).__name__}."
   )
+
+
+@jax.jit
+def _apply_orthogonal(state, X):
+  Q = jnp.asarray(state.basis, X.dtype)
+  return X - (X @ Q) @ Q.T
+
+
+@jax.jit
+def _apply_elimination(state, X):
+  V = jnp.asarray(state.directions, X.dtype)
+  for v, j in zip(V, state.pivots):
+    X = X - X[:, j][:, None] * v[None, :]
+  return jnp.take(X, state.kept, axis=1)
+
+
+@jax.jit
+def _apply_shift(state, X, s):
+  offsets = jnp.asarray(state.offsets, X.dtype)
+  return X + membership(s, offsets.shape[0], dtype=X.dtype) @ offsets
 
 
 def _check_width(X, d):

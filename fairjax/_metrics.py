@@ -281,21 +281,19 @@ def group_statistics(
   """
   y_pred = jnp.asarray(_groups.check_vector(y_pred, "y_pred"))
   n = y_pred.shape[0]
-  y_true = _groups.check_binary(y_true, "y_true", n)
   s, num_groups = _groups.check_sensitive_features(
       sensitive_features, num_groups, n
   )
   dtype = _groups.float_dtype(y_pred, sample_weight)
+  y_pred = y_pred.astype(dtype)
   w = None
   if sample_weight is not None:
     w = _groups.check_sample_weight(sample_weight, n, dtype)
   hard = (y_pred >= threshold).astype(jnp.int32)
   cells = _groups.cell_counts(s, y_true, hard, num_groups=num_groups,
                               sample_weight=w)
-  weights = _groups.membership(
-      s, num_groups, w if w is not None else jnp.ones((n,), dtype), dtype
-  )
-  mean_pred, _ = _groups.group_means(y_pred.astype(dtype), weights)
+  mean_pred, _ = _groups.group_means(
+      y_pred, _groups.membership(s, num_groups, w, dtype))
   return GroupStatistics(
       count=cells.sum((-2, -1)),
       selection_rate=_rates(cells, "selection")[0],
@@ -303,6 +301,82 @@ def group_statistics(
       false_positive_rate=_rates(cells, "fpr")[0],
       mean_prediction=mean_pred,
   )
+
+
+class AuditResult(NamedTuple):
+  """Every rate metric of a binary classifier, from one pass over the data.
+
+  Attributes:
+    demographic_parity_difference: see :func:`demographic_parity_difference`.
+    demographic_parity_ratio: see :func:`demographic_parity_ratio`.
+    equal_opportunity_difference: see :func:`equal_opportunity_difference`.
+    equalized_odds_difference: worst case of the TPR and FPR gaps, see
+      :func:`equalized_odds_difference`.
+    groups: the per-group :class:`GroupStatistics`.
+  """
+
+  demographic_parity_difference: jax.Array
+  demographic_parity_ratio: jax.Array
+  equal_opportunity_difference: jax.Array
+  equalized_odds_difference: jax.Array
+  groups: GroupStatistics
+
+
+@jax.jit
+def _audit_cells(cells: jax.Array) -> AuditResult:
+  selection = _rates(cells, "selection")
+  tpr, fpr = _rates(cells, "tpr"), _rates(cells, "fpr")
+  method = "between_groups"
+  return AuditResult(
+      demographic_parity_difference=_difference(*selection, method),
+      demographic_parity_ratio=_ratio(*selection, method),
+      equal_opportunity_difference=_difference(*tpr, method),
+      equalized_odds_difference=jnp.maximum(_difference(*tpr, method),
+                                            _difference(*fpr, method)),
+      groups=GroupStatistics(
+          count=cells.sum((-2, -1)),
+          selection_rate=selection[0],
+          true_positive_rate=tpr[0],
+          false_positive_rate=fpr[0],
+          mean_prediction=selection[0],
+      ),
+  )
+
+
+def audit(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    sensitive_features: ArrayLike,
+    sample_weight: ArrayLike | None = None,
+    num_groups: int | None = None,
+) -> AuditResult:
+  """All rate metrics and per-group statistics of binary predictions at once.
+
+  Equal to calling each metric (with the default ``method`` and ``agg``) and
+  :func:`group_statistics`, but the data is read once: the metrics are
+  functions of the ``[G, 2, 2]`` table of cell counts.
+
+  Args:
+    y_true: binary labels, shape ``[n]``.
+    y_pred: binary predictions, shape ``[n]``.
+    sensitive_features: integer group ids in ``[0, num_groups)``, shape
+      ``[n]``.
+    sample_weight: non-negative weights, shape ``[n]``.
+    num_groups: static number of groups; required under ``jit``/``vmap``.
+
+  Returns:
+    An :class:`AuditResult`.
+
+  Examples:
+    >>> import numpy as np
+    >>> r = audit(np.array([1, 0, 1, 1]), np.array([1, 0, 0, 1]),
+    ...           sensitive_features=np.array([0, 0, 1, 1]))
+    >>> r.equal_opportunity_difference.item(), r.groups.count.tolist()
+    (0.5, [2.0, 2.0])
+  """
+  return _audit_cells(_cells(y_true, y_pred, sensitive_features,
+                             sample_weight, num_groups, binary_true=True))
 
 
 # ----------------------------------------------------------------------------
@@ -325,8 +399,8 @@ def _ks_sorted(sorted_pred, sorted_s, sorted_w, num_groups) -> jax.Array:
   totals = cum[-1]
   present = totals > 0
   pooled = _groups.safe_divide(cum.sum(1), totals.sum(), 0.0)
-  inv = jnp.where(present, 1 / jnp.where(present, totals, 1), 0)
-  cdf = cum * inv + pooled[:, None] * (~present)
+  cdf = jnp.where(present[None, :], cum / jnp.where(present, totals, 1)[None, :],
+                  pooled[:, None])
   # Evaluate the CDFs only after the last of a run of tied predictions.
   last = jnp.append(sorted_pred[1:] != sorted_pred[:-1], True)
   spread = jnp.where(last, cdf.max(1) - cdf.min(1), 0)
@@ -460,7 +534,7 @@ def _mean_gap(means: jax.Array, totals: jax.Array, reduction: str) -> jax.Array:
   p = totals / jnp.maximum(totals.sum(), jnp.finfo(totals.dtype).tiny)
   if reduction == "vs_pooled":
     pooled = jnp.tensordot(p, means, axes=1)
-    return jnp.sum(p * _safe_norm(means - pooled))
+    return jnp.sum(p * _safe_norm(means - pooled[None, :]))
   pair_gaps = _safe_norm(means[:, None] - means[None, :])  # [G, G]
   both = present[:, None] & present[None, :]
   if reduction == "max":
@@ -470,7 +544,9 @@ def _mean_gap(means: jax.Array, totals: jax.Array, reduction: str) -> jax.Array:
 
 
 __all__ = (
+    "AuditResult",
     "GroupStatistics",
+    "audit",
     "demographic_parity_difference",
     "demographic_parity_ratio",
     "equal_opportunity_difference",

@@ -137,7 +137,7 @@ def reduce_divergences(
   if reduction == "vs_pooled":
     return jnp.sum(shares * to_pooled)
   g = shares.shape[-1]
-  upper = jnp.asarray(np.triu(np.ones((g, g), bool), k=1))
+  upper = jnp.asarray(np.triu(np.ones((1, g, g), bool), k=1))
   if reduction == "pairwise":
     w = jnp.where(upper, shares[:, :, None] * shares[:, None, :], 0)
     total = w.sum(axis=(1, 2))

@@ -19,6 +19,7 @@ using Sinkhorn Divergences <https://arxiv.org/abs/1810.08278>`_, AISTATS 2019;
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -110,9 +111,56 @@ def _solver(
   return sinkhorn.Sinkhorn(**kwargs)
 
 
+def _ott_promotion():
+  """ott-jax relies on implicit rank and dtype promotion internally."""
+  return _Both(
+      jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard")
+  )
+
+
+class _Both:
+  """Enters two context managers."""
+
+  def __init__(self, first, second):
+    self.first, self.second = first, second
+
+  def __enter__(self):
+    self.first.__enter__()
+    self.second.__enter__()
+
+  def __exit__(self, *exc):
+    self.second.__exit__(*exc)
+    self.first.__exit__(*exc)
+
+
+def _under_ott_promotion(fn):
+  """``fn`` with its forward *and* backward passes traced under ott's rules.
+
+  A backward pass is traced when ``jax.grad`` runs, after ``fn`` returned;
+  wrapping the VJP keeps ott's lazily traced backward rules (the unrolled
+  loop's) under the same configuration.
+  """
+
+  @jax.custom_vjp
+  def wrapped(*args):
+    with _ott_promotion():
+      return fn(*args)
+
+  def fwd(*args):
+    with _ott_promotion():
+      return jax.vjp(fn, *args)
+
+  def bwd(vjp, cotangent):
+    with _ott_promotion():
+      return vjp(cotangent)
+
+  wrapped.defvjp(fwd, bwd)
+  return wrapped
+
+
 def _solve(
-    x: jax.Array, a: jax.Array, b: jax.Array, init, epsilon,
-    solver: sinkhorn.Sinkhorn,
+    x: jax.Array, a: jax.Array, b: jax.Array, init, epsilon: jax.Array,
+    *, solver: sinkhorn.Sinkhorn,
 ):
   """``OT_eps(a, b)`` on the point cloud ``x`` with ott-jax, and diagnostics."""
   geom = pointcloud.PointCloud(x, epsilon=epsilon)
@@ -122,12 +170,11 @@ def _solve(
     f = jnp.where(a > 0, jnp.where(jnp.isfinite(f), f, 0), -jnp.inf)
     g = jnp.where(b > 0, jnp.where(jnp.isfinite(g), g, 0), -jnp.inf)
     init = (f, g)
-  # ott-jax relies on implicit rank and dtype promotion internally.
-  with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"):
-    out = solver(prob, init=init)
-    cost = out.reg_ot_cost
-  pots = jnp.stack([out.f, out.g])
-  return cost, pots, out.converged, out.n_iters
+  out = solver(prob, init=init)
+  # Potentials are diagnostics: no gradient flows through them (with
+  # implicit differentiation, the cost itself uses them gradient-stopped).
+  pots = jax.lax.stop_gradient(jnp.stack([out.f, out.g]))
+  return out.reg_ot_cost, pots, out.converged, out.n_iters
 
 
 def _check_epsilon(epsilon):
@@ -254,6 +301,7 @@ def sinkhorn_penalty(
   # Squared-Euclidean OT is translation invariant: centring keeps the cost
   # accurate for inputs far from the origin.
   x = x - jnp.mean(x, axis=0, keepdims=True)
+  eps = jnp.asarray(epsilon, x.dtype)
   cross, selves = _problems(num_classes, num_groups, reduction)
   num_problems = cross.shape[0] + selves.shape[0]
   if init is not None:
@@ -290,12 +338,12 @@ def sinkhorn_penalty(
       p_init = pots[offset:offset + a_idx.shape[0]]
       p_init = (p_init[:, 0], p_init[:, 1])
 
-    def solve(a, b, p, solver=solver):
-      return _solve(x, a, b, p, epsilon, solver)
+    solve = _under_ott_promotion(functools.partial(_solve, solver=solver))
+    solve = functools.partial(solve, x)
 
     results.append(
-        jax.vmap(solve, (1, 1, 0 if p_init is not None else None))(
-            safe[:, a_idx], safe[:, b_idx], p_init
+        jax.vmap(solve, (1, 1, 0 if p_init is not None else None, None))(
+            safe[:, a_idx], safe[:, b_idx], p_init, eps
         )
     )
   costs, potentials, converged, iterations = (
