@@ -180,6 +180,18 @@ def _barycenter_table(
   return jnp.where(valid, table, jnp.zeros((), dtype))
 
 
+def _symmetric_uniform(bits: jax.Array, dtype) -> jax.Array:
+  """Uniform on ``[-1, 1)`` from 32 random bits (23 used), in ``dtype``.
+
+  As ``jax.random.uniform`` does: the top 23 bits become the mantissa of a
+  float32 in ``[1, 2)``. One ``bits`` draw serves both the jitter and the
+  split (one threefry call, which is also the slowest part to compile).
+  """
+  one_two = jax.lax.bitcast_convert_type(
+      (bits >> 9) | jnp.uint32(0x3F800000), jnp.float32)
+  return (2 * one_two - 3).astype(dtype)
+
+
 @functools.partial(
     jax.jit, static_argnames=("num_groups", "split", "strategy")
 )
@@ -187,13 +199,10 @@ def _fit(y, s, mask, key, jitter, weights, *, num_groups, split, strategy):
   n, dtype = y.shape[0], y.dtype
   lc = lq = n if not split else min(n, (n + num_groups) // 2)
   if key is None:
-    v = y
-    r = jnp.zeros((n,), jnp.uint32)
-  else:
-    k_noise, k_split = jax.random.split(key)
-    noise = jax.random.uniform(k_noise, (n,), dtype, -1.0, 1.0)
-    v = y + jitter * noise
-    r = jax.random.bits(k_split, (n,), jnp.uint32)
+    v, r = y, jnp.zeros((n,), jnp.uint32)
+  else:  # one draw: row 0 for the jitter, row 1 for the split
+    bits = jax.random.bits(key, (2, n), jnp.uint32)
+    v, r = y + jitter * _symmetric_uniform(bits[0], dtype), bits[1]
   v = jnp.where(v == 0, jnp.zeros((), dtype), v)  # -0.0 -> +0.0
   a = jnp.where(mask, s, num_groups)
   sizes = dict(num_groups=num_groups, split=split, lc=lc, lq=lq)
@@ -203,9 +212,8 @@ def _fit(y, s, mask, key, jitter, weights, *, num_groups, split, strategy):
         jax.ShapeDtypeStruct((lq,), dtype),
         jax.ShapeDtypeStruct((num_groups,), jnp.int32),
     )
-    cdf, qnt, counts = jax.pure_callback(
-        functools.partial(_group_sort.host_split_sort, **sizes), shapes, v, a, r,
-        vmap_method="sequential",
+    cdf, qnt, counts = _group_sort.host_call(
+        functools.partial(_group_sort.host_split_sort, **sizes), shapes, v, a, r
     )
   else:
     cdf, qnt, counts = _group_sort.device_split_sort(v, a, r, **sizes)
@@ -215,10 +223,10 @@ def _fit(y, s, mask, key, jitter, weights, *, num_groups, split, strategy):
   weights = jnp.where(counts > 0, weights, jnp.zeros((), dtype))
   p = _groups.safe_divide(weights, weights.sum(), 0.0)
   if strategy == "host":
-    table = jax.pure_callback(
+    table = _group_sort.host_call(
         functools.partial(_group_sort.host_table, length=lc + num_groups),
         jax.ShapeDtypeStruct((lc + num_groups,), dtype),
-        qnt, c_counts, q_counts, p, vmap_method="sequential",
+        qnt, c_counts, q_counts, p,
     )
   else:
     table = _barycenter_table(qnt, c_counts, q_counts, p, lc + num_groups)
@@ -234,16 +242,14 @@ def _apply(state, y, s, key, alpha, *, interpolation, strategy):
   dtype = y.dtype
   x = jax.lax.stop_gradient(y)
   if key is not None:
-    x = x + state.jitter * jax.random.uniform(
-        key, x.shape, dtype, -1.0, 1.0
-    )
+    bits = jax.random.bits(key, x.shape, jnp.uint32)
+    x = x + state.jitter * _symmetric_uniform(bits, dtype)
   x = jnp.where(x == 0, jnp.zeros((), dtype), x)  # -0.0 -> +0.0
   args = (state.cdf_values, state.cdf_counts, state.table, x, s)
   args = jax.lax.stop_gradient(args)  # piecewise constant in all of them
   if strategy == "host":
-    bary = jax.pure_callback(
-        _group_sort.host_lookup, jax.ShapeDtypeStruct(y.shape, dtype), *args,
-        vmap_method="sequential",
+    bary = _group_sort.host_call(
+        _group_sort.host_lookup, jax.ShapeDtypeStruct(y.shape, dtype), *args
     )
   else:
     bary = _group_sort.device_lookup(*args)
@@ -275,8 +281,10 @@ def _check_predictions(y_pred: ArrayLike, n: int | None = None) -> jax.Array:
   if not (jnp.issubdtype(dt, jnp.floating) or jnp.issubdtype(dt, jnp.integer)
           or dt == jnp.bool_):
     raise TypeError(f"`y_pred` must be real-valued, got dtype {dt}.")
-  y = jnp.asarray(y, _groups.float_dtype(y))
-  if _groups.is_concrete(y) and not bool(jnp.all(jnp.isfinite(y))):
+  # Not _groups.float_dtype: jnp.result_type warns on float64 without x64.
+  dt = dt if jnp.issubdtype(dt, jnp.floating) else jnp.dtype(float)
+  y = jnp.asarray(y, jax.dtypes.canonicalize_dtype(dt))
+  if _groups.is_concrete(y) and not np.isfinite(np.asarray(y)).all():
     raise ValueError("`y_pred` must be finite, got NaN or infinite values.")
   return y
 
@@ -290,17 +298,23 @@ def _check_nonnegative_scalar(value, name: str):
       )
 
 
-def _check_mask(sample_weight, n: int, dtype) -> jax.Array:
+def _check_mask(sample_weight, n: int, dtype):
+  """The padding mask (a bool array); numpy when concrete (no compile)."""
   if sample_weight is None:
-    return jnp.ones((n,), bool)
+    return np.ones((n,), bool)
   w = _groups.check_sample_weight(sample_weight, n, dtype)
-  if _groups.is_concrete(w) and not np.all(np.isin(np.asarray(w), (0, 1))):
+  if not _groups.is_concrete(w):
+    return w > 0
+  host = np.asarray(w)
+  if not np.all(np.isin(host, (0, 1))):
     raise ValueError(
         "`sample_weight` of fit_barycenter is a padding mask with values in "
         "{0, 1} (empirical quantiles are unweighted); reweight the groups' "
         "mixture with `group_weights` instead."
     )
-  return w > 0
+  if not host.any():
+    raise ValueError("`sample_weight` leaves no sample to fit on.")
+  return host > 0
 
 
 def _check_group_weights(group_weights, num_groups: int, dtype):
@@ -414,8 +428,6 @@ def fit_barycenter(
       sensitive_features, num_groups, n
   )
   mask = _check_mask(sample_weight, n, y.dtype)
-  if _groups.is_concrete(mask) and not bool(jnp.any(mask)):
-    raise ValueError("`sample_weight` leaves no sample to fit on.")
   weights = _check_group_weights(group_weights, num_groups, y.dtype)
   _check_nonnegative_scalar(jitter, "jitter")
   if not isinstance(split, (bool, np.bool_)):

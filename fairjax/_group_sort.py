@@ -23,6 +23,43 @@ import jax.numpy as jnp
 import numpy as np
 
 
+def _is_wide_float(dtype) -> bool:
+  return jnp.issubdtype(dtype, jnp.floating) and jnp.dtype(dtype).itemsize == 8
+
+
+def host_call(fn, result_shapes, *args):
+  """``jax.pure_callback(fn, ...)`` that carries float64 as uint32 pairs.
+
+  Callbacks convert their operands with the calling thread's x64 setting,
+  so under the ``jax.enable_x64()`` context manager a float64 operand can
+  reach numpy as float32. Bit patterns in uint32 are never converted.
+  ``vmap`` calls ``fn`` once per batch element.
+  """
+  single = not isinstance(result_shapes, (tuple, list))
+  shapes = (result_shapes,) if single else tuple(result_shapes)
+  wide_in = [_is_wide_float(a.dtype) for a in args]
+  wide_out = [_is_wide_float(r.dtype) for r in shapes]
+  packed = [jax.lax.bitcast_convert_type(a, jnp.uint32) if w else a
+            for a, w in zip(args, wide_in)]
+  specs = tuple(
+      jax.ShapeDtypeStruct(r.shape + (2,), jnp.uint32) if w else r
+      for r, w in zip(shapes, wide_out))
+
+  def callback(*xs):
+    xs = [np.ascontiguousarray(x).view(np.float64)[..., 0] if w
+          else np.asarray(x) for x, w in zip(xs, wide_in)]
+    outs = fn(*xs)
+    outs = (outs,) if single else outs
+    return tuple(
+        np.ascontiguousarray(o, np.float64)[..., None].view(np.uint32) if w
+        else o for o, w in zip(outs, wide_out))
+
+  outs = jax.pure_callback(callback, specs, *packed, vmap_method="sequential")
+  outs = [jax.lax.bitcast_convert_type(o, jnp.float64) if w else o
+          for o, w in zip(outs, wide_out)]
+  return outs[0] if single else tuple(outs)
+
+
 def exclusive_cumsum(x: jax.Array) -> jax.Array:
   """``[0, x0, x0 + x1, ...]`` without the total, same shape as ``x``."""
   return jnp.cumsum(x) - x

@@ -195,7 +195,8 @@ def float_dtype(*arrays) -> jnp.dtype:
   ]
   if not dts:
     return jnp.result_type(float)
-  return jnp.result_type(*dts)
+  # float64 input without jax_enable_x64 computes in float32, as jnp.asarray.
+  return jnp.result_type(*map(jax.dtypes.canonicalize_dtype, dts))
 
 
 def label_conditions(labels: jax.Array | None, notion: str, n: int, dtype):

@@ -27,7 +27,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
 
 from fairjax import _groups
@@ -63,7 +62,8 @@ def _cells(y_true, y_pred, sensitive_features, sample_weight, num_groups,
            *, binary_true: bool) -> jax.Array:
   """The validated ``[G, 2, 2]`` table; ``y_true`` unused unless binary_true."""
   if not binary_true:  # only its length matters
-    _groups.check_vector(y_true, "y_true", np.shape(y_pred)[0])
+    y_pred = _groups.check_vector(y_pred, "y_pred")
+    _groups.check_vector(y_true, "y_true", y_pred.shape[0])
     y_true = None
   return _groups.cell_counts(sensitive_features, y_true, y_pred,
                              num_groups=num_groups, sample_weight=sample_weight)
@@ -369,8 +369,7 @@ def audit(
     An :class:`AuditResult`.
 
   Examples:
-    >>> import numpy as np
-    >>> r = audit(np.array([1, 0, 1, 1]), np.array([1, 0, 0, 1]),
+    >>>     >>> r = audit(np.array([1, 0, 1, 1]), np.array([1, 0, 0, 1]),
     ...           sensitive_features=np.array([0, 0, 1, 1]))
     >>> r.equal_opportunity_difference.item(), r.groups.count.tolist()
     (0.5, [2.0, 2.0])
@@ -539,7 +538,8 @@ def _mean_gap(means: jax.Array, totals: jax.Array, reduction: str) -> jax.Array:
   both = present[:, None] & present[None, :]
   if reduction == "max":
     return jnp.max(jnp.where(both, pair_gaps, 0))
-  pp = jnp.where(both, p[:, None] * p[None, :], 0)
+  distinct = both & ~jnp.eye(means.shape[0], dtype=bool)
+  pp = jnp.where(distinct, p[:, None] * p[None, :], 0)
   return _groups.safe_divide(jnp.sum(pp * pair_gaps), jnp.sum(pp), 0.0)
 
 

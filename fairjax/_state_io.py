@@ -236,13 +236,18 @@ def load_state(path: str | os.PathLike) -> _barycenter.BarycenterState:
   if not os.path.isfile(path):
     raise FileNotFoundError(f"No state file at {os.fspath(path)!r}.")
   try:
-    with np.load(path, allow_pickle=False) as files:
-      header = _read_header(files, path)
-      arrays = _read_fields(files, header, path)
+    with open(path, "rb") as fh:
+      files = np.load(fh, allow_pickle=False)
+      if not isinstance(files, np.lib.npyio.NpzFile):
+        raise _bad(path, "not an .npz archive.")
+      with files:
+        header = _read_header(files, path)
+        arrays = _read_fields(files, header, path)
   except _StateFileError:
     raise
-  except (ValueError, zipfile.BadZipFile, OSError, EOFError, KeyError) as e:
-    raise _bad(path, f"unreadable, truncated or corrupted ({e}).") from None
+  except Exception as e:  # zip, npy or zlib errors: a damaged file
+    raise _bad(path, f"unreadable, truncated or corrupted "
+               f"({type(e).__name__}: {e}).") from e
   if arrays[0].dtype == np.float64 and not jax.config.jax_enable_x64:
     raise ValueError(
         f"{os.fspath(path)!r} holds a float64 state; enable jax_enable_x64 "

@@ -33,10 +33,11 @@ def _reference_fit(y, s, num_groups, key=None, jitter=0.0, split=False,
   if key is None:
     v, r = y.astype(np.float64), np.zeros(n)
   else:
-    k_noise, k_split = jax.random.split(key)
-    noise = np.asarray(jax.random.uniform(k_noise, (n,), y.dtype, -1, 1))
-    v = y.astype(np.float64) + jitter * noise.astype(np.float64)
-    r = np.asarray(jax.random.bits(k_split, (n,), jnp.uint32))
+    bits = np.asarray(jax.random.bits(key, (2, n), jnp.uint32))
+    # jitter: the top 23 bits as a uniform on [-1, 1)
+    noise = 2 * (bits[0] >> 9).astype(np.float64) / 2**23 - 1
+    v = y.astype(np.float64) + jitter * noise
+    r = bits[1]
   cdf, qnt = [], []
   for g in range(num_groups):
     idx = np.flatnonzero(s == g)
@@ -69,7 +70,11 @@ def _reference_apply(ref, x, s):
   return np.array(out)
 
 
+N, G = 120, 4  # most tests share these shapes: one compilation each
+
+
 def _groups_data(rng, sizes, loc=None, scale=None):
+  """Normal predictions, ``sizes[g]`` of group ``g``, shuffled."""
   s = np.repeat(np.arange(len(sizes)), sizes).astype(np.int32)
   loc = np.arange(len(sizes)) if loc is None else np.asarray(loc)
   scale = np.ones(len(sizes)) if scale is None else np.asarray(scale)
@@ -87,14 +92,15 @@ def _segments(values, counts):
 # Correctness against the reference.
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+# The device strategy is checked against the host one, bit for bit, below.
+@pytest.mark.parametrize("strategy", ["host"])
 @pytest.mark.parametrize("split", [False, True])
 def test_matches_reference(rng, strategy, split):
-  y, s = _groups_data(rng, [40, 1, 17, 30])
+  y, s = _groups_data(rng, [60, 1, 0, 59])
   key = jax.random.key(3)
-  state = fit_barycenter(y, sensitive_features=s, key=key, jitter=1e-3,
-                         split=split, sort_strategy=strategy)
-  ref = _reference_fit(y, s, 4, key, 1e-3, split)
+  state = fit_barycenter(y, sensitive_features=s, num_groups=G, key=key,
+                         jitter=1e-3, split=split, sort_strategy=strategy)
+  ref = _reference_fit(y, s, G, key, 1e-3, split)
   for got, want in ((state.cdf_values, ref[0]), (state.quantile_values,
                                                   ref[1])):
     counts = [w.size for w in want]
@@ -102,9 +108,8 @@ def test_matches_reference(rng, strategy, split):
       np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
   np.testing.assert_array_equal(state.cdf_counts, [w.size for w in ref[0]])
   np.testing.assert_allclose(state.group_weights, ref[2], rtol=1e-6)
-  x, sx = _groups_data(rng, [25, 5, 10, 12], loc=[0.5, 1, 2.5, 3])
-  x = np.concatenate([x, [-9.0, 9.0]]).astype(np.float32)  # off the ends
-  sx = np.concatenate([sx, [0, 3]]).astype(np.int32)
+  x, sx = _groups_data(rng, [50, 10, 0, 60], loc=[0.5, 1, 0, 3.5])
+  x[:2], sx[:2] = (-9.0, 9.0), (0, 3)  # off the ends of the samples
   out = apply_barycenter(state, x, sensitive_features=sx,
                          sort_strategy=strategy)
   np.testing.assert_allclose(out, _reference_apply(ref, x, sx), rtol=1e-5,
@@ -113,33 +118,33 @@ def test_matches_reference(rng, strategy, split):
 
 @pytest.mark.parametrize("split", [False, True])
 def test_host_and_device_strategies_agree_bitwise(rng, split):
-  y, s = _groups_data(rng, [300, 2, 1, 250, 0, 90])
+  y, s = _groups_data(rng, [70, 1, 0, 49])
   mask = (rng.uniform(size=y.size) > 0.1).astype(np.float32)
-  kw = dict(sensitive_features=s, num_groups=6, key=jax.random.key(0),
+  kw = dict(sensitive_features=s, num_groups=G, key=jax.random.key(0),
             split=split, sample_weight=mask)
   a = fit_barycenter(y, sort_strategy="host", **kw)
   b = fit_barycenter(y, sort_strategy="device", **kw)
   for name, x, z in zip(a._fields, a, b):
     np.testing.assert_array_equal(x, z, err_msg=name)
-  seen = np.asarray(a.cdf_counts)[s] > 0
-  q = (y + 0.01)[seen]
+  q = np.where(s == 2, 0, s).astype(np.int32)  # no query of the empty group
   for key in (None, jax.random.key(1)):
-    outs = [apply_barycenter(a, q, sensitive_features=s[seen], key=key,
+    outs = [apply_barycenter(a, y + 0.01, sensitive_features=q, key=key,
                              sort_strategy=st) for st in STRATEGIES]
     np.testing.assert_array_equal(*outs)
 
 
 def test_float64_matches_reference(rng, enable_x64):
-  y, s = _groups_data(rng, [50, 30])
+  y, s = _groups_data(rng, [50, 30, 0, 40])
   y = y.astype(np.float64) + 1e-12 * rng.normal(size=y.size)
-  for strategy in STRATEGIES:
-    state = fit_barycenter(y, sensitive_features=s, key=None, jitter=0.0,
-                           split=False, sort_strategy=strategy)
+  ref = _reference_fit(y, s, G)
+  for strategy in ("host",):
+    state = fit_barycenter(y, sensitive_features=s, num_groups=G, key=None,
+                           jitter=0.0, split=False, sort_strategy=strategy)
     assert state.table.dtype == jnp.float64
     out = apply_barycenter(state, y[::-1], sensitive_features=s[::-1],
                            sort_strategy=strategy)
-    ref = _reference_apply(_reference_fit(y, s, 2), y[::-1], s[::-1])
-    np.testing.assert_allclose(out, ref, rtol=1e-12)
+    np.testing.assert_allclose(out, _reference_apply(ref, y[::-1], s[::-1]),
+                               rtol=1e-12)
 
 
 def test_ceil_mul_div_is_exact_where_floats_are_not(rng):
@@ -168,21 +173,26 @@ def _ks_between_groups(x, s):
 
 
 def test_groups_coincide_and_ks_shrinks_like_root_n(rng):
-  sizes = (1_000, 10_000, 100_000)
+  # One padded shape for every size (the mask selects the sample), so this
+  # compiles once.
+  sizes, top = (1_000, 10_000, 100_000), 100_000
   ks = []
   for n in sizes:
     vals = []
-    for seed in range(3):
-      y, s = _groups_data(rng, [n, n], loc=[0.0, 1.0], scale=[1.0, 2.0])
-      state = fit_barycenter(y, sensitive_features=s,
+    for seed in range(2):
+      y, s = _groups_data(rng, [top, top], loc=[0.0, 1.0], scale=[1.0, 2.0])
+      mask = np.zeros(2 * top, np.float32)
+      mask[np.flatnonzero(s == 0)[:n]] = mask[np.flatnonzero(s == 1)[:n]] = 1
+      state = fit_barycenter(y, sensitive_features=s, sample_weight=mask,
                              key=jax.random.key(seed))
-      x, sx = _groups_data(rng, [n, n], loc=[0.0, 1.0], scale=[1.0, 2.0])
+      x, sx = _groups_data(rng, [top, top], loc=[0.0, 1.0], scale=[1.0, 2.0])
       out = np.asarray(apply_barycenter(state, x, sensitive_features=sx))
       vals.append(_ks_between_groups(out, sx))
     ks.append(np.mean(vals))
-  slope = np.polyfit(np.log(sizes), np.log(ks), 1)[0]
-  assert -0.7 < slope < -0.3, (ks, slope)
-  assert ks[0] > ks[-1] * 5
+  # KS(test sample of 2 x 1e5) ~ 0.004 adds to the estimation error ~ n^-1/2.
+  slope = np.polyfit(np.log(sizes[:2]), np.log(ks[:2]), 1)[0]
+  assert -0.75 < slope < -0.3, (ks, slope)
+  assert ks[0] > 2.5 * ks[1] > 2.5 * ks[2] * 0.9, ks
 
 
 def test_ks_below_one_percent_with_a_million_per_group(rng):
@@ -214,8 +224,9 @@ def test_gaussian_groups_match_the_analytic_map(rng):
 
 @pytest.mark.parametrize("interpolation", ["linear", "relative_improvement"])
 def test_alpha_zero_returns_the_input(rng, interpolation):
-  y, s = _groups_data(rng, [30, 20])
-  state = fit_barycenter(y, sensitive_features=s, key=jax.random.key(0))
+  y, s = _groups_data(rng, [40, 30, 0, 50])
+  state = fit_barycenter(y, sensitive_features=s, num_groups=G,
+                         key=jax.random.key(0))
   fn = jax.jit(functools.partial(apply_barycenter, alpha=0.0,
                                  interpolation=interpolation))
   out = fn(state, y, sensitive_features=s, key=jax.random.key(1))
@@ -223,8 +234,9 @@ def test_alpha_zero_returns_the_input(rng, interpolation):
 
 
 def test_interpolations_and_vmap_over_alpha(rng):
-  y, s = _groups_data(rng, [30, 20])
-  state = fit_barycenter(y, sensitive_features=s, key=jax.random.key(0))
+  y, s = _groups_data(rng, [40, 30, 0, 50])
+  state = fit_barycenter(y, sensitive_features=s, num_groups=G,
+                         key=jax.random.key(0))
   g = np.asarray(apply_barycenter(state, y, sensitive_features=s), np.float64)
   alphas = jnp.linspace(0, 1, 5)
   for interp, w in (("linear", alphas),
@@ -244,9 +256,10 @@ def test_interpolations_and_vmap_over_alpha(rng):
 
 
 def test_monotone_within_group_and_depends_only_on_ranks(rng):
-  y, s = _groups_data(rng, [50, 40, 30])
-  state = fit_barycenter(y, sensitive_features=s, key=jax.random.key(0))
-  grid = np.linspace(-4, 6, 400).astype(np.float32)
+  y, s = _groups_data(rng, [50, 40, 30, 0])
+  state = fit_barycenter(y, sensitive_features=s, num_groups=G,
+                         key=jax.random.key(0))
+  grid = np.linspace(-4, 6, N).astype(np.float32)
   for g in range(3):
     out = np.asarray(apply_barycenter(
         state, grid, sensitive_features=np.full(grid.size, g)))
@@ -261,12 +274,11 @@ def test_monotone_within_group_and_depends_only_on_ranks(rng):
     np.testing.assert_array_equal(out, out2)
 
 
-def test_in_sample_own_group_term_is_identity_without_split():
+def test_in_sample_own_group_term_is_identity_without_split(rng):
   # One group: the barycenter is the group's own law, so g(x) = x exactly.
-  y = np.array([3.0, -1.0, 2.5, 7.0, 0.0], np.float32)
-  s = np.zeros(5, np.int32)
-  state = fit_barycenter(y, sensitive_features=s, key=None, jitter=0.0,
-                         split=False)
+  y, s = _groups_data(rng, [N, 0, 0, 0])
+  state = fit_barycenter(y, sensitive_features=s, num_groups=G, key=None,
+                         jitter=0.0, split=False)
   np.testing.assert_array_equal(
       apply_barycenter(state, y, sensitive_features=s), y)
 
@@ -275,16 +287,17 @@ def test_in_sample_own_group_term_is_identity_without_split():
 # Defined behaviour at the edges.
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", ["host"])
 def test_ties_single_member_and_all_equal(rng, strategy):
-  y = np.full(12, 0.25, np.float32)
-  s = np.array([0] * 6 + [1] * 5 + [2], np.int32)
-  state = fit_barycenter(y, sensitive_features=s, key=None, jitter=0.0,
-                         split=False, sort_strategy=strategy)
+  y = np.full(N, 0.25, np.float32)
+  s = np.repeat(np.arange(G), [60, 59, 1, 0]).astype(np.int32)
+  state = fit_barycenter(y, sensitive_features=s, num_groups=G, key=None,
+                         jitter=0.0, split=False, sort_strategy=strategy)
   out = apply_barycenter(state, y, sensitive_features=s,
                          sort_strategy=strategy)
   np.testing.assert_array_equal(out, y)  # all equal: nothing to move
-  state = fit_barycenter(y, sensitive_features=s, key=jax.random.key(0),
+  state = fit_barycenter(y, sensitive_features=s, num_groups=G,
+                         key=jax.random.key(0),
                          sort_strategy=strategy)  # jitter 1e-5, split
   out = apply_barycenter(state, y, sensitive_features=s,
                          key=jax.random.key(1), sort_strategy=strategy)
@@ -294,11 +307,11 @@ def test_ties_single_member_and_all_equal(rng, strategy):
 
 
 def test_unseen_group_raises_when_concrete_and_passes_through_under_jit(rng):
-  y, s = _groups_data(rng, [20, 0, 15])
-  state = fit_barycenter(y, sensitive_features=s, num_groups=3,
+  y, s = _groups_data(rng, [60, 0, 40, 20])
+  state = fit_barycenter(y, sensitive_features=s, num_groups=G,
                          key=jax.random.key(0))
-  x = np.array([0.1, 0.2, 0.3], np.float32)
-  sx = np.array([0, 1, 2], np.int32)
+  x = y + 0.5
+  sx = np.where(np.arange(N) == 1, 1, s).astype(np.int32)
   with pytest.raises(ValueError, match=r"group ids \[1\]"):
     apply_barycenter(state, x, sensitive_features=sx)
   out = jax.jit(lambda st, x, s: apply_barycenter(
@@ -306,29 +319,30 @@ def test_unseen_group_raises_when_concrete_and_passes_through_under_jit(rng):
   assert out[1] == x[1]
   assert np.all(np.isfinite(out))
   with pytest.raises(ValueError, match="sensitive_features"):
-    apply_barycenter(state, x, sensitive_features=np.array([0, 3, 2]))
+    apply_barycenter(state, x, sensitive_features=np.where(sx == 1, 4, sx))
 
 
 def test_mask_equals_dropping_rows(rng):
-  y, s = _groups_data(rng, [30, 25])
+  y, s = _groups_data(rng, [50, 40, 30, 0])
   mask = rng.uniform(size=y.size) > 0.3
-  kw = dict(key=None, jitter=0.0, split=False, num_groups=2)
-  a = fit_barycenter(y, sensitive_features=s, sample_weight=mask.astype(int),
-                     **kw)
-  b = fit_barycenter(y[mask], sensitive_features=s[mask], **kw)
-  q = np.linspace(-2, 3, 50).astype(np.float32)
-  sq = (np.arange(50) % 2).astype(np.int32)
-  np.testing.assert_array_equal(apply_barycenter(a, q, sensitive_features=sq),
-                                apply_barycenter(b, q, sensitive_features=sq))
+  state = fit_barycenter(y, sensitive_features=s, num_groups=G, key=None,
+                         jitter=0.0, split=False,
+                         sample_weight=mask.astype(int))
+  ref = _reference_fit(y[mask], s[mask], G)
+  q = np.linspace(-2, 3, N).astype(np.float32)
+  sq = (np.arange(N) % 3).astype(np.int32)
+  np.testing.assert_allclose(apply_barycenter(state, q, sensitive_features=sq),
+                             _reference_apply(ref, q, sq), rtol=1e-6)
 
 
 def test_group_weights(rng):
-  y, s = _groups_data(rng, [30, 25, 10])
-  w = np.array([0.2, 0.0, 0.8])
-  state = fit_barycenter(y, sensitive_features=s, key=None, jitter=0.0,
-                         split=False, group_weights=w)
-  np.testing.assert_allclose(state.group_weights, w, rtol=1e-6)
-  ref = _reference_fit(y, s, 3, group_weights=w)
+  y, s = _groups_data(rng, [50, 40, 30, 0])
+  w = np.array([0.2, 0.0, 0.6, 0.5])  # group 3 is empty: its weight drops
+  state = fit_barycenter(y, sensitive_features=s, num_groups=G, key=None,
+                         jitter=0.0, split=False, group_weights=w)
+  np.testing.assert_allclose(state.group_weights, [0.25, 0, 0.75, 0],
+                             rtol=1e-6)
+  ref = _reference_fit(y, s, G, group_weights=w)
   np.testing.assert_allclose(
       apply_barycenter(state, y, sensitive_features=s),
       _reference_apply(ref, y, s), rtol=1e-5, atol=1e-6)
@@ -336,11 +350,12 @@ def test_group_weights(rng):
 
 @pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32])
 def test_dtype_is_preserved(rng, dtype):
-  y, s = _groups_data(rng, [30, 20])
+  y, s = _groups_data(rng, [60, 60, 0, 0])
   y = jnp.asarray(y, dtype)
-  for strategy in STRATEGIES:
-    state = fit_barycenter(y, sensitive_features=s, key=jax.random.key(0),
-                           jitter=1e-2, sort_strategy=strategy)
+  for strategy in ("host",):  # the device path: bitwise-equal test below
+    state = fit_barycenter(y, sensitive_features=s, num_groups=G,
+                           key=jax.random.key(0), jitter=1e-2,
+                           sort_strategy=strategy)
     assert all(getattr(state, f).dtype == dtype for f in (
         "cdf_values", "quantile_values", "group_weights", "table", "jitter"))
     out = apply_barycenter(state, y, sensitive_features=s,
@@ -367,8 +382,9 @@ def test_classification_scores_reach_demographic_parity(rng):
 
 
 def test_gradient_is_the_identity_part(rng):
-  y, s = _groups_data(rng, [30, 20])
-  state = fit_barycenter(y, sensitive_features=s, key=jax.random.key(0))
+  y, s = _groups_data(rng, [40, 30, 0, 50])
+  state = fit_barycenter(y, sensitive_features=s, num_groups=G,
+                         key=jax.random.key(0))
   grad = jax.grad(lambda x: apply_barycenter(
       state, x, sensitive_features=s, alpha=0.3).sum())(jnp.asarray(y))
   np.testing.assert_allclose(grad, 0.7, rtol=1e-6)
@@ -408,8 +424,9 @@ def test_fit_rejects_bad_input(kwargs, error, match):
 
 
 def test_apply_rejects_bad_input(rng):
-  y, s = _groups_data(rng, [10, 10])
-  state = fit_barycenter(y, sensitive_features=s, key=jax.random.key(0))
+  y, s = _groups_data(rng, [40, 30, 0, 50])
+  state = fit_barycenter(y, sensitive_features=s, num_groups=G,
+                         key=jax.random.key(0))
   ok = dict(sensitive_features=s)
   with pytest.raises(ValueError, match="alpha"):
     apply_barycenter(state, y, alpha=1.5, **ok)
@@ -421,7 +438,7 @@ def test_apply_rejects_bad_input(rng):
     apply_barycenter(tuple(state), y, **ok)
   with pytest.raises(ValueError, match="table"):
     apply_barycenter(state._replace(table=state.table[:-1]), y, **ok)
-  with pytest.raises(ValueError, match="y_pred"):
+  with pytest.raises(ValueError, match="length"):
     apply_barycenter(state, y[:5], **ok)
   s_copy, y_copy = s.copy(), y.copy()
   apply_barycenter(state, y, **ok)
@@ -435,16 +452,15 @@ def test_apply_rejects_bad_input(rng):
 
 @pytest.fixture
 def state(rng):
-  y, s = _groups_data(rng, [40, 1, 0, 25])
-  return fit_barycenter(y, sensitive_features=s, num_groups=4,
+  y, s = _groups_data(rng, [70, 1, 0, 49])
+  return fit_barycenter(y, sensitive_features=s, num_groups=G,
                         key=jax.random.key(0))
 
 
 def _assert_same(a, b):
   for name, x, y in zip(BarycenterState._fields, a, b):
     assert x.dtype == y.dtype and x.shape == y.shape, name
-    np.testing.assert_array_equal(np.asarray(x).view(np.uint8),
-                                  np.asarray(y).view(np.uint8), err_msg=name)
+    assert np.asarray(x).tobytes() == np.asarray(y).tobytes(), name
 
 
 def test_save_load_round_trip_is_bit_exact(tmp_path, state, rng):
@@ -452,17 +468,17 @@ def test_save_load_round_trip_is_bit_exact(tmp_path, state, rng):
   save_state(path, state)
   assert os.listdir(tmp_path) == ["state"]
   _assert_same(load_state(path), state)
-  y, s = _groups_data(rng, [30, 20])
+  y, s = _groups_data(rng, [60, 60, 0, 0])
   bf16 = fit_barycenter(jnp.asarray(y, jnp.bfloat16), sensitive_features=s,
-                        key=jax.random.key(0), jitter=1e-2)
+                        num_groups=G, key=jax.random.key(0), jitter=1e-2)
   save_state(tmp_path / "bf16.npz", bf16)
   _assert_same(load_state(tmp_path / "bf16.npz"), bf16)
 
 
 def test_save_load_float64(tmp_path, rng, enable_x64):
-  y, s = _groups_data(rng, [30, 20])
+  y, s = _groups_data(rng, [50, 30, 0, 40])
   state = fit_barycenter(y.astype(np.float64), sensitive_features=s,
-                         key=jax.random.key(0))
+                         num_groups=G, key=jax.random.key(0))
   save_state(tmp_path / "f64.npz", state)
   _assert_same(load_state(tmp_path / "f64.npz"), state)
 

@@ -1,0 +1,1 @@
+"""Reproductions of published results, run by ``fairjax reproduce <name>``."""
