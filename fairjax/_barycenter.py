@@ -143,6 +143,7 @@ def _table_groups(sizes: jax.Array, length: int) -> tuple[jax.Array, ...]:
   return g, t - starts[g]
 
 
+@functools.partial(jax.jit, static_argnames=("length",))
 def _barycenter_table(
     quantile_values, cdf_counts, quantile_counts, group_weights, length
 ) -> jax.Array:
@@ -229,7 +230,8 @@ def _fit(y, s, mask, key, jitter, weights, *, num_groups, split, strategy):
         qnt, c_counts, q_counts, p,
     )
   else:
-    table = _barycenter_table(qnt, c_counts, q_counts, p, lc + num_groups)
+    table = _barycenter_table(qnt, c_counts, q_counts, p,
+                              length=lc + num_groups)
   return BarycenterState(
       cdf, c_counts, qnt, q_counts, p, table, jnp.asarray(jitter, dtype)
   )

@@ -304,7 +304,7 @@ def fit_ferm_projection(
     method: str = "orthogonal",
     tol: float | None = None,
 ) -> OrthogonalProjection | CoordinateElimination | GroupShift:
-  r"""Fits the FERM pre-processing after which linear models satisfy the constraint.
+  r"""Fits a FERM pre-processing: afterwards every linear model is constrained.
 
   Three variants, selected by ``method``:
 
@@ -403,7 +403,7 @@ def _check_no_empty_group(totals, notion):
   if not is_concrete(totals):
     return
   host = np.asarray(totals)
-  for k, g in zip(*np.nonzero(host <= 0)):
+  for k, g in zip(*np.nonzero(host <= 0), strict=False):
     what = {
         "demographic_parity": "example",
         "equal_opportunity": "positive example (y = 1)",
@@ -487,7 +487,7 @@ def _apply_orthogonal(state, X):
 @jax.jit
 def _apply_elimination(state, X):
   V = jnp.asarray(state.directions, X.dtype)
-  for v, j in zip(V, state.pivots):
+  for v, j in zip(V, state.pivots, strict=False):
     X = X - X[:, j][:, None] * v[None, :]
   return jnp.take(X, state.kept, axis=1)
 

@@ -40,23 +40,23 @@ def host_call(fn, result_shapes, *args):
   wide_in = [_is_wide_float(a.dtype) for a in args]
   wide_out = [_is_wide_float(r.dtype) for r in shapes]
   packed = [jax.lax.bitcast_convert_type(a, jnp.uint32) if w else a
-            for a, w in zip(args, wide_in)]
+            for a, w in zip(args, wide_in, strict=True)]
   specs = tuple(
       jax.ShapeDtypeStruct(r.shape + (2,), jnp.uint32) if w else r
-      for r, w in zip(shapes, wide_out))
+      for r, w in zip(shapes, wide_out, strict=True))
 
   def callback(*xs):
     xs = [np.ascontiguousarray(x).view(np.float64)[..., 0] if w
-          else np.asarray(x) for x, w in zip(xs, wide_in)]
+          else np.asarray(x) for x, w in zip(xs, wide_in, strict=True)]
     outs = fn(*xs)
     outs = (outs,) if single else outs
     return tuple(
         np.ascontiguousarray(o, np.float64)[..., None].view(np.uint32) if w
-        else o for o, w in zip(outs, wide_out))
+        else o for o, w in zip(outs, wide_out, strict=True))
 
   outs = jax.pure_callback(callback, specs, *packed, vmap_method="sequential")
   outs = [jax.lax.bitcast_convert_type(o, jnp.float64) if w else o
-          for o, w in zip(outs, wide_out)]
+          for o, w in zip(outs, wide_out, strict=True)]
   return outs[0] if single else tuple(outs)
 
 
@@ -176,7 +176,7 @@ def host_table(quantile_values, cdf_counts, quantile_counts, weights, *,
   q_starts = np.concatenate([[0], np.cumsum(n_q)])
   out = np.zeros(length, work.dtype)
   start = 0
-  for n, size in zip(n_c, n_c + 1):
+  for n, size in zip(n_c, n_c + 1, strict=True):
     if n:
       k = np.arange(size, dtype=np.int64)
       seg = out[start:start + size]
@@ -221,7 +221,8 @@ def host_lookup(cdf_values, cdf_counts, table, x, s):
     out[idx] = table[pos + g]  # table_s starts at starts[s] + s
     return out
   order = np.argsort(_small_uint(s, num_groups), kind="stable")
-  q_starts = np.concatenate([[0], np.cumsum(np.bincount(s, minlength=num_groups))])
+  sizes = np.bincount(s, minlength=num_groups)
+  q_starts = np.concatenate([[0], np.cumsum(sizes)])
   for g in range(num_groups):
     idx = order[q_starts[g]:q_starts[g + 1]]
     if idx.size:

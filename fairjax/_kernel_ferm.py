@@ -54,7 +54,7 @@ from fairjax._groups import (
 
 
 def rbf_kernel(X: ArrayLike, Z: ArrayLike, *, gamma: float) -> jax.Array:
-  r"""Gaussian kernel :math:`K_{ij} = \exp(-\gamma \|x_i - z_j\|^2)`, ``[n, m]``."""
+  r"""Gaussian kernel :math:`e^{-\gamma \|x_i - z_j\|^2}`, shape ``[n, m]``."""
   X, Z = jnp.asarray(X), jnp.asarray(Z)
   sq = (
       jnp.sum(jnp.square(X), 1)[:, None]
@@ -382,7 +382,7 @@ def kernel_decision_function(
     model: KernelSVM, X: ArrayLike, *, kernel: str = "rbf",
     batch_size: int = 4096,
 ) -> jax.Array:
-  """Decision values :math:`\\sum_i c_i K(x_i, x) + b`, shape ``[m]``.
+  r"""Decision values :math:`\\sum_i c_i K(x_i, x) + b`, shape ``[m]``.
 
   Evaluated in row blocks of ``batch_size`` to bound memory.
   """
@@ -435,7 +435,7 @@ def apply_random_fourier_features(
   X = jnp.asarray(X, state.frequencies.dtype)
   D = state.phases.shape[0]
   scale = jnp.sqrt(jnp.asarray(2 / D, X.dtype))
-  return scale * jnp.cos(X @ state.frequencies + state.phases)
+  return scale * jnp.cos(X @ state.frequencies + state.phases[None, :])
 
 
 class NystroemFeatures(NamedTuple):
@@ -474,7 +474,7 @@ def fit_nystroem(
   evals, evecs = jnp.linalg.eigh(rbf_kernel(L, L, gamma=g))
   ok = evals > 1e-7 * jnp.max(evals)
   inv_sqrt = jnp.where(ok, 1 / jnp.sqrt(jnp.where(ok, evals, 1)), 0)
-  return NystroemFeatures(L, (evecs * inv_sqrt) @ evecs.T, g)
+  return NystroemFeatures(L, (evecs * inv_sqrt[None, :]) @ evecs.T, g)
 
 
 @jax.jit

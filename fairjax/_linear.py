@@ -49,7 +49,7 @@ _HINGE_SMOOTHING = (1.0, 1e-1, 1e-2, 1e-3)
 
 
 class LinearModel(NamedTuple):
-  """A linear decision function :math:`f(x) = \\langle w, x\\rangle + b`.
+  r"""A linear decision function :math:`f(x) = \\langle w, x\\rangle + b`.
 
   Attributes:
     weights: array of shape ``[d]``.
@@ -92,7 +92,7 @@ def logistic_regression_objective(
     l2: float = 1e-3,
     sample_weight: ArrayLike | None = None,
 ) -> jax.Array:
-  r"""The regularised logistic loss that :func:`fit_logistic_regression` minimises.
+  r"""The regularised logistic loss, minimised by fit_logistic_regression.
 
   .. math::
     \frac{\sum_i s_i \log(1 + e^{-\tilde y_i f(x_i)})}{\sum_i s_i}

@@ -134,25 +134,30 @@ class _Both:
 
 
 def _under_ott_promotion(fn):
-  """``fn`` with its forward *and* backward passes traced under ott's rules.
+  """``fn(x, *rest)`` traced under ott's rules, differentiable in ``x`` only.
 
   A backward pass is traced when ``jax.grad`` runs, after ``fn`` returned;
   wrapping the VJP keeps ott's lazily traced backward rules (the unrolled
-  loop's) under the same configuration.
+  loop's) under the same configuration. The other arguments (marginals,
+  ``epsilon``) get zero cotangents: ott's gradients with respect to zero
+  weights are NaN by design.
   """
 
   @jax.custom_vjp
-  def wrapped(*args):
+  def wrapped(x, *rest):
     with _ott_promotion():
-      return fn(*args)
+      return fn(x, *rest)
 
-  def fwd(*args):
+  def fwd(x, *rest):
     with _ott_promotion():
-      return jax.vjp(fn, *args)
+      value, vjp, aux = jax.vjp(lambda x: fn(x, *rest), x, has_aux=True)
+    return (value, aux), (vjp, rest)
 
-  def bwd(vjp, cotangent):
+  def bwd(res, cotangent):
+    vjp, rest = res
     with _ott_promotion():
-      return vjp(cotangent)
+      (grad_x,) = vjp(cotangent[0])
+    return (grad_x, *jax.tree.map(jnp.zeros_like, rest))
 
   wrapped.defvjp(fwd, bwd)
   return wrapped
@@ -162,7 +167,10 @@ def _solve(
     x: jax.Array, a: jax.Array, b: jax.Array, init, epsilon: jax.Array,
     *, solver: sinkhorn.Sinkhorn,
 ):
-  """``OT_eps(a, b)`` on the point cloud ``x`` with ott-jax, and diagnostics."""
+  """``OT_eps(a, b)`` on the point cloud ``x`` with ott-jax, and diagnostics.
+
+  Returns ``(cost, (potentials [2, n], converged, iterations))``.
+  """
   geom = pointcloud.PointCloud(x, epsilon=epsilon)
   prob = linear_problem.LinearProblem(geom, a=a, b=b)
   if init is not None:
@@ -174,7 +182,7 @@ def _solve(
   # Potentials are diagnostics: no gradient flows through them (with
   # implicit differentiation, the cost itself uses them gradient-stopped).
   pots = jax.lax.stop_gradient(jnp.stack([out.f, out.g]))
-  return out.reg_ot_cost, pots, out.converged, out.n_iters
+  return out.reg_ot_cost, (pots, out.converged, out.n_iters)
 
 
 def _check_epsilon(epsilon):
@@ -341,11 +349,10 @@ def sinkhorn_penalty(
     solve = _under_ott_promotion(functools.partial(_solve, solver=solver))
     solve = functools.partial(solve, x)
 
-    results.append(
-        jax.vmap(solve, (1, 1, 0 if p_init is not None else None, None))(
-            safe[:, a_idx], safe[:, b_idx], p_init, eps
-        )
+    cost, aux = jax.vmap(solve, (1, 1, 0 if p_init is not None else None, None))(
+        safe[:, a_idx], safe[:, b_idx], p_init, eps
     )
+    results.append((cost, *aux))
   costs, potentials, converged, iterations = (
       jnp.concatenate(parts) for parts in zip(*results)
   )

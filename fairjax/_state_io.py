@@ -23,18 +23,18 @@ import hashlib
 import json
 import os
 import tempfile
-import zipfile
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fairjax import _barycenter
+from fairjax import _barycenter, _group_sort
 
 FORMAT = "fairjax.BarycenterState"
 VERSION = 1
 _FLOATS = ("float16", "bfloat16", "float32", "float64")
 _DTYPES = {"cdf_counts": ("int32",), "quantile_counts": ("int32",)}
+_FIELDS = _barycenter.BarycenterState._fields
 
 
 def _storage(x: np.ndarray) -> np.ndarray:
@@ -85,19 +85,18 @@ def save_state(path: str | os.PathLike, state: _barycenter.BarycenterState
   if not all(_barycenter._groups.is_concrete(x) for x in state):
     raise TypeError("`state` must hold concrete arrays (not traced) to save.")
   arrays = [np.asarray(x) for x in state]
-  _check_dtypes(dict(zip(_barycenter.BarycenterState._fields,
-                         (a.dtype.name for a in arrays))), path)
+  fields = list(zip(_FIELDS, arrays, strict=True))
+  _check_dtypes({name: a.dtype.name for name, a in fields}, path)
   header = {
       "format": FORMAT,
       "version": VERSION,
       "fields": [
           {"name": name, "dtype": a.dtype.name, "shape": list(a.shape)}
-          for name, a in zip(_barycenter.BarycenterState._fields, arrays)
+          for name, a in fields
       ],
       "sha256": _digest(arrays),
   }
-  members = {name: _storage(a)
-             for name, a in zip(_barycenter.BarycenterState._fields, arrays)}
+  members = {name: _storage(a) for name, a in fields}
   members["header"] = np.frombuffer(
       json.dumps(header, sort_keys=True).encode(), np.uint8)
   folder = os.path.dirname(os.path.abspath(os.fspath(path)))
@@ -158,9 +157,9 @@ def _read_fields(files, header, path) -> list[np.ndarray]:
   fields = header.get("fields")
   names = [f.get("name") for f in fields] if isinstance(fields, list) and all(
       isinstance(f, dict) for f in fields) else None
-  if names != list(_barycenter.BarycenterState._fields):
+  if names != list(_FIELDS):
     raise _bad(path, f"fields {names}, expected "
-               f"{list(_barycenter.BarycenterState._fields)}.")
+               f"{list(_FIELDS)}.")
   _check_dtypes({f["name"]: f.get("dtype") for f in fields}, path)
   arrays = []
   for f in fields:
@@ -188,7 +187,8 @@ def _check_invariants(state, path) -> None:
     _barycenter._check_state(state)
   except ValueError as e:
     raise _bad(path, str(e)) from None
-  h = {f: np.asarray(x, np.float64) for f, x in zip(state._fields, state)}
+  h = {f: np.asarray(x, np.float64)
+       for f, x in zip(_FIELDS, state, strict=True)}
   c, q = h["cdf_counts"], h["quantile_counts"]
   if (c < 0).any() or (q < 0).any() or c.sum() > h["cdf_values"].size or (
       q.sum() > h["quantile_values"].size) or ((c > 0) != (q > 0)).any():
@@ -200,7 +200,7 @@ def _check_invariants(state, path) -> None:
     if not np.isfinite(v).all():
       raise _bad(path, f"`{name}` holds non-finite values.")
     ends = np.cumsum(counts).astype(np.int64)
-    for start, end in zip(ends - counts.astype(np.int64), ends):
+    for start, end in zip(ends - counts.astype(np.int64), ends, strict=True):
       if (np.diff(v[start:end]) < 0).any():
         raise _bad(path, f"`{name}` is not sorted within each group.")
   p = h["group_weights"]
@@ -209,9 +209,9 @@ def _check_invariants(state, path) -> None:
       or not np.isfinite(h["jitter"])
       or h["jitter"] < 0):
     raise _bad(path, "invalid group weights or jitter.")
-  table = _barycenter._barycenter_table(
+  table = _group_sort.host_table(  # numpy int64 indices: exact, no compile
       state.quantile_values, state.cdf_counts, state.quantile_counts,
-      state.group_weights, state.table.shape[0])
+      state.group_weights, length=state.table.shape[0])
   tol = 8 * float(jnp.finfo(state.table.dtype).eps) * max(
       1.0, float(np.abs(h["quantile_values"]).max(initial=0)))
   if not np.allclose(np.asarray(table, np.float64), h["table"], rtol=0,

@@ -1,13 +1,13 @@
 """Registry cases for the barycenter post-processing (fit and apply)."""
 
 import numpy as np
+from registry import Case
 
 from fairjax._barycenter import (
-    BarycenterState,
-    apply_barycenter,
-    fit_barycenter,
+  BarycenterState,
+  apply_barycenter,
+  fit_barycenter,
 )
-from registry import Case
 
 N_FIT, N_QUERY, G = 24, 10, 3
 

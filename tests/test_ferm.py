@@ -1,9 +1,7 @@
 """Tests of the FERM direction, penalty and projections (fairjax._ferm)."""
 
-import warnings
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg
@@ -113,7 +111,7 @@ def test_shift_matches_reference_formula(enable_x64):
   X, y, s, _ = _data(2)
   pos = y == 1
   u = X[pos & (s == 0)].mean(0) - X[pos & (s == 1)].mean(0)
-  ref = np.array([x if g == 0 else x + u for x, g in zip(X, s)])
+  ref = np.array([x if g == 0 else x + u for x, g in zip(X, s, strict=False)])
   state = fit_ferm_projection(X, y, sensitive_features=s, method="shift")
   assert isinstance(state, GroupShift)
   np.testing.assert_allclose(
@@ -252,7 +250,7 @@ def test_input_not_mutated():
   copies = [a.copy() for a in (X, y, s)]
   state = fit_ferm_projection(X, y, sensitive_features=s, method="shift")
   apply_ferm_projection(state, X, sensitive_features=s)
-  for a, b in zip((X, y, s), copies):
+  for a, b in zip((X, y, s), copies, strict=False):
     np.testing.assert_array_equal(a, b)
 
 

@@ -1,0 +1,101 @@
+"""Registry cases for FERM: direction, penalty, projections, trainers."""
+
+import jax
+import numpy as np
+from registry import Case
+
+from fairjax._ferm import (
+  apply_ferm_projection,
+  ferm_direction,
+  fit_ferm_projection,
+  orthogonality_penalty,
+)
+from fairjax._kernel_ferm import (
+  apply_random_fourier_features,
+  fit_random_fourier_features,
+)
+from fairjax._linear import fit_linear_svm, fit_logistic_regression
+
+N, D, G = 36, 4, 3
+
+
+def _problem(rng, absent, groups=G):
+  s = np.arange(N) % groups
+  y = (np.arange(N) // groups) % 2  # both labels in every group
+  if absent:  # the last group has no member
+    s = np.where(s == groups - 1, 0, s)
+  X = (rng.normal(size=(N, D)) + 0.3 * s[:, None]).astype(np.float32)
+  return X, y.astype(np.int32), s.astype(np.int32)
+
+
+def _make(groups=G, extra=None, **static):
+  def make(rng, absent):
+    X, y, s = _problem(rng, absent, groups)
+    arrays = (X, y, s)
+    if extra == "weights":
+      arrays += (rng.normal(size=(D, 2)).astype(np.float32),)
+    return arrays, dict(num_groups=groups, **static)
+  return make
+
+
+def _penalty(X, y, s, W, *, num_groups, notion):
+  U = ferm_direction(X, y, sensitive_features=s, num_groups=num_groups,
+                     notion=notion)
+  return orthogonality_penalty(W, U)
+
+
+def _direction(X, y, s, *, num_groups, notion):
+  return ferm_direction(X, y, sensitive_features=s, num_groups=num_groups,
+                        notion=notion)
+
+
+def _fit_apply(X, y, s, *, num_groups, method):
+  state = fit_ferm_projection(X, y, sensitive_features=s,
+                              num_groups=num_groups, method=method)
+  return apply_ferm_projection(state, X, sensitive_features=s)
+
+
+# jitted so that an absent group is ignored (eagerly it is an error)
+_project = jax.jit(_fit_apply, static_argnames=("num_groups", "method"))
+
+
+def _logistic(X, y, s, *, num_groups):
+  U = ferm_direction(X, y, sensitive_features=s, num_groups=num_groups)
+  return fit_logistic_regression(X, y, l2=0.1, constraint_directions=U,
+                                 eps=0.05)
+
+
+def _svm_minibatch(X, y, s, *, num_groups):
+  U = ferm_direction(X, y, sensitive_features=s, num_groups=num_groups)
+  return fit_linear_svm(X, y, C=1.0, constraint_directions=U, batch_size=8,
+                        num_steps=50)
+
+
+def _rff(X, y, s, *, num_groups):
+  del y, s, num_groups
+  state = fit_random_fourier_features(jax.random.key(0), D, num_features=8,
+                                      gamma=0.5, dtype=X.dtype)
+  return apply_random_fourier_features(state, X)
+
+
+CASES = [
+    Case("ferm_penalty_eo", _penalty,
+         _make(extra="weights", notion="equal_opportunity"),
+         grad_argnums=(0, 3)),
+    Case("ferm_penalty_dp", _penalty,
+         _make(extra="weights", notion="demographic_parity"),
+         grad_argnums=(0, 3)),
+    Case("ferm_direction_eodds", _direction,
+         _make(notion="equalized_odds"), grad_argnums=(0,)),
+    Case("ferm_projection_orthogonal", _project, _make(method="orthogonal"),
+         grad_argnums=(0,), rtol=1e-4, atol=1e-5),
+    Case("ferm_projection_eliminate", _project, _make(method="eliminate"),
+         grad_argnums=(0,), rtol=1e-4, atol=1e-5),
+    Case("ferm_projection_shift", _project, _make(groups=2, method="shift"),
+         grad_argnums=(0,)),
+    Case("ferm_logistic_regression_slab", _logistic, _make(groups=2),
+         rtol=1e-3, atol=1e-4),
+    Case("ferm_linear_svm_minibatch", _svm_minibatch, _make(groups=2),
+         rtol=1e-3, atol=1e-4),
+    Case("ferm_random_fourier_features", _rff, _make(), grad_argnums=(0,)),
+]

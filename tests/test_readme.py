@@ -1,0 +1,45 @@
+"""README is the front door: its commands, its API list and CI agree."""
+
+import pathlib
+import re
+
+import fairjax
+import fairjax.datasets
+
+ROOT = pathlib.Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def _section(title):
+  m = re.search(rf"^## {title}\n(.*?)(?=^## |\Z)", README, re.S | re.M)
+  assert m, f"README has no '## {title}' section"
+  return m.group(1)
+
+
+def _table_names(text):
+  return {m.group(1) for m in re.finditer(r"^\| `(?:fairjax\.)?(?:datasets\.)?"
+                                          r"([A-Za-z_]\w*)", text, re.M)}
+
+
+def test_public_api_matches_readme():
+  assert _table_names(_section("API")) == set(fairjax.__all__)
+
+
+def test_datasets_api_matches_readme():
+  assert _table_names(_section("Data sets")) >= set(
+      n for n in fairjax.datasets.__all__ if n.startswith("load_"))
+
+
+def test_every_exported_name_exists():
+  for name in fairjax.__all__:
+    assert hasattr(fairjax, name), name
+
+
+def test_readme_opens_with_the_two_setup_commands_and_ci_runs_the_second():
+  blocks = re.findall(r"```(?:bash|sh)?\n(.*?)```", README, re.S)
+  first = [line for line in blocks[0].splitlines() if line.strip()]
+  assert len(first) == 2, first
+  assert "fairjax audit" in first[0] or "fairjax demo" in first[0]
+  assert "pytest" in first[1]
+  ci = (ROOT / ".ci" / "run").read_text()
+  assert first[1].strip() in ci
