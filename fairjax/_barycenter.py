@@ -42,10 +42,6 @@ from fairjax import _group_sort, _groups
 
 INTERPOLATIONS = ("linear", "relative_improvement")
 SORT_STRATEGIES = ("auto", "host", "device")
-# Largest table for which the device path's int32 quantile indices are exact
-# (see `_ceil_mul_div`); beyond it they use int64, which needs x64. The host
-# path always uses numpy int64.
-MAX_INT32_SAMPLES = 2**26
 
 
 class BarycenterState(NamedTuple):
@@ -78,107 +74,6 @@ class BarycenterState(NamedTuple):
   group_weights: jax.Array
   table: jax.Array
   jitter: jax.Array
-
-
-# ----------------------------------------------------------------------------
-# Exact integer quantile indices.
-
-
-def _divmod(x: jax.Array, n: jax.Array, inv_n: jax.Array):
-  """``(x // n, x % n)`` for int32 ``x``, ``n >= 1``, ``|x / n| <= 2**26``.
-
-  No integer division (slow on CPU): a float32 estimate of ``x / n`` is off
-  by at most 17; the remainder ``x - q n`` is then small, hence exact in
-  wrapping int32 arithmetic, and a second float step plus two integer
-  comparisons make the quotient exact.
-  """
-  q = jnp.floor(x.astype(jnp.float32) * inv_n).astype(jnp.int32)
-  r = x - q * n
-  c = jnp.floor(r.astype(jnp.float32) * inv_n).astype(jnp.int32)
-  q, r = q + c, r - c * n
-  low = r < 0
-  q, r = jnp.where(low, q - 1, q), jnp.where(low, r + n, r)
-  high = r >= n
-  return jnp.where(high, q + 1, q), jnp.where(high, r - n, r)
-
-
-def _ceil_mul_div_parts(k, m, n, inv_n) -> jax.Array:
-  """:func:`_ceil_mul_div` given ``inv_n = 1 / n`` in float32; no division.
-
-  ``m = a n + b`` and ``ceil(k m / n) = k a + ceil(k b / n)``. The quotient
-  of ``k b / n`` is estimated in float32 (off by at most 17 for
-  ``n <= 2**26``); the remainder ``k b - q n`` is then exact in wrapping
-  int32 arithmetic because its true value is small, and :func:`_divmod`
-  finishes the division.
-  """
-  a, b = _divmod(m, n, inv_n)
-  f32 = jnp.float32
-  q = jnp.floor(k.astype(f32) * b.astype(f32) * inv_n).astype(jnp.int32)
-  c, r = _divmod(k * b - q * n, n, inv_n)  # k b wraps mod 2**32: harmless
-  return k * a + q + c + (r > 0).astype(jnp.int32)
-
-
-def _ceil_mul_div(k: jax.Array, m: jax.Array, n: jax.Array) -> jax.Array:
-  r"""Exact :math:`\lceil k m / n \rceil` for ``0 <= k <= n <= 2**26``.
-
-  The float formula ``ceil(k / n * m)`` is off by one for a few percent of
-  queries in float32 (and some in float64), and ``k * m`` overflows int32.
-  """
-  return _ceil_mul_div_parts(k, m, n, 1 / n.astype(jnp.float32))
-
-
-def _ceil_mul_div_int64(k, m, n) -> jax.Array:
-  r"""Plain int64 :math:`\lceil k m / n \rceil` (needs ``jax_enable_x64``)."""
-  k, m, n = (jnp.asarray(v, jnp.int64) for v in (k, m, n))
-  return ((k * m + n - 1) // n).astype(jnp.int32)
-
-
-def _table_groups(sizes: jax.Array, length: int) -> tuple[jax.Array, ...]:
-  """Owner group and offset of each of ``length`` flat entries."""
-  num_groups = sizes.shape[0]
-  starts = _group_sort.exclusive_cumsum(sizes)
-  t = jnp.arange(length, dtype=jnp.int32)
-  g = jnp.clip(jnp.searchsorted(starts, t, side="right",
-                                method="compare_all") - 1, 0, num_groups - 1)
-  return g, t - starts[g]
-
-
-@functools.partial(jax.jit, static_argnames=("length",))
-def _barycenter_table(
-    quantile_values, cdf_counts, quantile_counts, group_weights, length
-) -> jax.Array:
-  """``table_s[k] = sum_s' p_s' Q_s'(k / N_s)`` for every group, flat.
-
-  ``Q_s'(k / N_s) = sorted_s'[ceil(k M_s' / N_s) - 1]`` (clipped to the
-  sample), the generalised inverse of the right-continuous empirical CDF.
-  One pass per group ``s'`` over the ``[Lc + G]`` table (``fori_loop``).
-  """
-  num_groups = cdf_counts.shape[0]
-  g, k = _table_groups(cdf_counts + 1, length)
-  n_g = jnp.maximum(cdf_counts, 1)
-  valid = (k <= cdf_counts[g]) & (cdf_counts[g] > 0)
-  k = jnp.where(valid, k, 0)
-  n = n_g[g]
-  inv_n = 1 / n.astype(jnp.float32)
-  q_starts = _group_sort.exclusive_cumsum(quantile_counts)
-  last = quantile_values.shape[0] - 1
-  dtype = quantile_values.dtype
-  wide = length > MAX_INT32_SAMPLES  # int64 indices (x64 checked in fit)
-
-  def add_group(j, acc):
-    m = quantile_counts[j]
-    if wide:
-      top = _ceil_mul_div_int64(k, m, n)
-    else:
-      top = _ceil_mul_div_parts(k, m, n, inv_n)
-    idx = jnp.clip(top - 1, 0, jnp.maximum(m - 1, 0))
-    val = quantile_values[jnp.clip(q_starts[j] + idx, 0, last)]
-    return acc + jnp.where(m > 0, group_weights[j] * val, jnp.zeros((), dtype))
-
-  table = jax.lax.fori_loop(
-      0, num_groups, add_group, jnp.zeros((length,), dtype)
-  )
-  return jnp.where(valid, table, jnp.zeros((), dtype))
 
 
 def _symmetric_uniform(bits: jax.Array, dtype) -> jax.Array:
@@ -230,8 +125,8 @@ def _fit(y, s, mask, key, jitter, weights, *, num_groups, split, strategy):
         qnt, c_counts, q_counts, p,
     )
   else:
-    table = _barycenter_table(qnt, c_counts, q_counts, p,
-                              length=lc + num_groups)
+    table = _group_sort.device_table(qnt, c_counts, q_counts, p,
+                                     length=lc + num_groups)
   return BarycenterState(
       cdf, c_counts, qnt, q_counts, p, table, jnp.asarray(jitter, dtype)
   )
@@ -440,10 +335,11 @@ def fit_barycenter(
         f"jitter > 0); got key=None with split={split}, jitter={jitter}."
     )
   strategy = _check_strategy(sort_strategy)
-  if (strategy == "device" and n + num_groups > MAX_INT32_SAMPLES
+  if (strategy == "device" and n + num_groups > _group_sort.MAX_INT32_SAMPLES
       and not jax.config.jax_enable_x64):
     raise ValueError(
-        f"sort_strategy='device' with more than {MAX_INT32_SAMPLES} "
+        f"sort_strategy='device' with more than "
+        f"{_group_sort.MAX_INT32_SAMPLES} "
         f"predictions ({n}) needs int64 quantile indices: enable "
         "jax_enable_x64."
     )
@@ -546,6 +442,13 @@ def apply_barycenter(
     >>> rates = [float((adjusted[s == g] > 0.5).mean()) for g in (0, 1)]
     >>> abs(rates[0] - rates[1]) < 0.05
     True
+
+  References:
+    Chzhen, Denis, Hebiri, Oneto and Pontil, `Fair Regression with
+    Wasserstein Barycenters <https://arxiv.org/abs/2006.07286>`_, NeurIPS
+    2020; Chzhen and Schreuder, `A minimax framework for quantifying
+    risk-fairness trade-off in regression
+    <https://arxiv.org/abs/2007.14265>`_, 2020 (relative improvement).
   """
   num_groups = _check_state(state)
   dtype = state.cdf_values.dtype

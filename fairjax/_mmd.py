@@ -153,22 +153,40 @@ def _safe_sqrt(x: jax.Array) -> jax.Array:
   return jnp.where(ok, jnp.sqrt(jnp.where(ok, x, 1)), 0)
 
 
-def _sq_distances(x: jax.Array, y: jax.Array) -> jax.Array:
-  """Squared Euclidean distances ``[n, m]`` by one matrix product."""
+# Up to this dimension, squared distances are summed coordinate by
+# coordinate (exact near 0); above it, one matrix product does the work.
+_DIRECT_DIM = 8
+
+
+def sq_distances(x: jax.Array, y: jax.Array, same=False) -> jax.Array:
+  r"""Squared Euclidean distances ``[n, m]``; ``same``: ``x`` is ``y``.
+
+  The matrix-product form :math:`\|x\|^2 + \|y\|^2 - 2 x^\top y` has an
+  absolute rounding error of about ``eps * |x|^2``, which a square root
+  turns into visible errors at small distances; low dimensions therefore sum
+  the coordinates directly, and ``same`` (a boolean, possibly traced) zeroes
+  the diagonal exactly.
+  """
+  if x.shape[1] <= _DIRECT_DIM:
+    return jnp.sum((x[:, None, :] - y[None, :, :]) ** 2, axis=-1)
   xx = jnp.sum(x * x, axis=1)
   yy = jnp.sum(y * y, axis=1)
-  return jnp.maximum(xx[:, None] + yy[None, :] - 2 * (x @ y.T), 0)
+  d2 = jnp.maximum(xx[:, None] + yy[None, :] - 2 * (x @ y.T), 0)
+  if same is False:
+    return d2
+  eye = jnp.eye(x.shape[0], y.shape[0], dtype=bool)
+  return jnp.where(eye & same, 0, d2)
 
 
 def kernel_matrix(
-    x: jax.Array, y: jax.Array, kernel, scales: jax.Array | None
+    x: jax.Array, y: jax.Array, kernel, scales: jax.Array | None, same=False
 ) -> jax.Array:
   """Kernel matrix ``[n, m]``; ``scales`` are the bandwidths (summed)."""
   if callable(kernel):
     return jax.vmap(jax.vmap(kernel, (None, 0)), (0, None))(x, y)
   if kernel == "linear":
     return x @ y.T
-  d2 = _sq_distances(x, y)
+  d2 = sq_distances(x, y, same)
   if kernel == "energy":
     return -_safe_sqrt(d2)
   if kernel == "gaussian":
@@ -250,7 +268,8 @@ def kernel_gram(
   """
   n, d = x.shape
   if n <= 2 * _TILE:
-    return columns.T @ (kernel_matrix(x, x, kernel, scales) @ columns)
+    gram = kernel_matrix(x, x, kernel, scales, same=True)
+    return columns.T @ (gram @ columns)
   nt = -(-n // _TILE)
   pad = nt * _TILE - n
   xt = jnp.pad(x, ((0, pad), (0, 0))).reshape(nt, _TILE, d)
@@ -260,7 +279,7 @@ def kernel_gram(
   @jax.checkpoint
   def tile(ij):
     i, j = ij
-    k_ij = kernel_matrix(xt[i], xt[j], kernel, scales)
+    k_ij = kernel_matrix(xt[i], xt[j], kernel, scales, same=i == j)
     q = ct[i].T @ (k_ij @ ct[j])
     return jnp.where(i == j, 0.5, 1.0).astype(q.dtype) * q
 

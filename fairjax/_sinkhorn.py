@@ -19,7 +19,9 @@ using Sinkhorn Divergences <https://arxiv.org/abs/1810.08278>`_, AISTATS 2019;
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import warnings
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -28,9 +30,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
-from ott.geometry import pointcloud
-from ott.problems.linear import linear_problem
-from ott.solvers.linear import acceleration, implicit_differentiation, sinkhorn
 
 from fairjax import _groups
 from fairjax._mmd import (
@@ -40,6 +39,19 @@ from fairjax._mmd import (
     group_measures,
     reduce_divergences,
 )
+
+with warnings.catch_warnings():
+  # ott-jax 0.6 imports jaxopt, which warns that it is unmaintained.
+  warnings.filterwarnings(
+      "ignore", "JAXopt is no longer maintained", DeprecationWarning
+  )
+  from ott.geometry import pointcloud
+  from ott.problems.linear import linear_problem
+  from ott.solvers.linear import (
+      acceleration,
+      implicit_differentiation,
+      sinkhorn,
+  )
 
 DIFFERENTIATIONS = ("implicit", "unroll")
 
@@ -111,26 +123,11 @@ def _solver(
   return sinkhorn.Sinkhorn(**kwargs)
 
 
+@contextlib.contextmanager
 def _ott_promotion():
   """ott-jax relies on implicit rank and dtype promotion internally."""
-  return _Both(
-      jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard")
-  )
-
-
-class _Both:
-  """Enters two context managers."""
-
-  def __init__(self, first, second):
-    self.first, self.second = first, second
-
-  def __enter__(self):
-    self.first.__enter__()
-    self.second.__enter__()
-
-  def __exit__(self, *exc):
-    self.second.__exit__(*exc)
-    self.first.__exit__(*exc)
+  with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"):
+    yield
 
 
 def _under_ott_promotion(fn):

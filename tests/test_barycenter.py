@@ -12,10 +12,10 @@ import scipy.stats
 
 from fairjax._barycenter import (
     BarycenterState,
-    _ceil_mul_div,
     apply_barycenter,
     fit_barycenter,
 )
+from fairjax._group_sort import ceil_mul_div
 from fairjax._state_io import load_state, save_state
 
 STRATEGIES = ("host", "device")
@@ -157,7 +157,7 @@ def test_ceil_mul_div_is_exact_where_floats_are_not(rng):
   k = np.concatenate([k] + [np.arange(d + 1) for d in small])
   m = np.concatenate([m, np.full(n.size - m.size, 2**26 - 2)])
   want = -(-(k * m) // n)
-  got = _ceil_mul_div(*(jnp.asarray(a, jnp.int32) for a in (k, m, n)))
+  got = ceil_mul_div(*(jnp.asarray(a, jnp.int32) for a in (k, m, n)))
   np.testing.assert_array_equal(got, want)
   # The float formula the issue warns about: ceil(level * M), level = k / N.
   level = k.astype(np.float32) / n.astype(np.float32)

@@ -190,8 +190,23 @@ def test_dtype_is_preserved(enable_x64):
   X, y, _ = _data()
   m64 = fit_logistic_regression(X, y)
   assert m64.weights.dtype == jnp.float64
-  m32 = fit_logistic_regression(X.astype(np.float32), y)
+  m32 = fit_linear_svm(X.astype(np.float32), y, C=0.5)
   assert m32.weights.dtype == jnp.float32 and m32.bias.dtype == jnp.float32
+  ref = fit_linear_svm(X, y, C=0.5)
+  np.testing.assert_allclose(m32.weights, ref.weights, atol=2e-3)
+
+
+def test_vmap_and_jit_match_eager(enable_x64):
+  problems = [_data(seed) for seed in range(3)]
+  Xs = np.stack([p[0] for p in problems])
+  ys = np.stack([p[1] for p in problems])
+  Cs = np.array([0.1, 0.5, 2.0])  # a vmapped sweep over C: one program
+  batched = jax.jit(jax.vmap(lambda X, y, C: fit_linear_svm(X, y, C=C)))(
+      Xs, ys, Cs)
+  for i in range(3):
+    one = fit_linear_svm(Xs[i], ys[i], C=float(Cs[i]))
+    np.testing.assert_allclose(batched.weights[i], one.weights, atol=1e-6)
+    np.testing.assert_allclose(batched.bias[i], one.bias, atol=1e-6)
 
 
 def test_input_not_mutated(enable_x64):
