@@ -1,7 +1,13 @@
 """fairjax: differentiable fairness risks, transforms and audit metrics in JAX."""
 
+from fairjax._barycenter import (
+    BarycenterState,
+    apply_barycenter,
+    fit_barycenter,
+)
 from fairjax._bootstrap import BootstrapResult, bootstrap_ci
 from fairjax._groups import GroupEncoding, encode_groups
+from fairjax._state_io import load_state, save_state
 from fairjax._metrics import (
     AuditResult,
     GroupStatistics,
@@ -32,6 +38,12 @@ __all__ = (
     "BootstrapResult",
     # Penalties
     "mean_gap_penalty",
+    # Post-processing (Wasserstein barycenter)
+    "fit_barycenter",
+    "apply_barycenter",
+    "BarycenterState",
+    "save_state",
+    "load_state",
     # Groups
     "encode_groups",
     "GroupEncoding",
