@@ -65,17 +65,25 @@ def _row_multiplicities(key: jax.Array, n: int, dtype) -> jax.Array:
   return counts if dtype is None else counts.astype(dtype)
 
 
+@jax.jit
+def _multinomial_tables(cells: jax.Array, keys: jax.Array) -> jax.Array:
+  """Cell tables of row resamples: ``Multinomial(n, cells / n)`` per key.
+
+  Compiled once per table shape and shared by all rate metrics.
+  """
+  flat = cells.reshape(-1)
+  n = flat.sum()
+  draws = jax.vmap(
+      lambda k: jax.random.multinomial(k, n, flat / n, dtype=flat.dtype))(keys)
+  return draws.reshape(keys.shape[:1] + cells.shape)
+
+
 def _cell_samples(metric, kwargs, y_true, y_pred, s, num_groups, keys):
   """Exact row bootstrap of a rate metric through multinomial cell counts."""
   cells = _metrics._cells(y_true, y_pred, s, None, num_groups,
                           binary_true=metric not in _DP_METRICS)
-  flat = cells.reshape(-1)
-  n = flat.sum()
-  draws = jax.vmap(
-      lambda k: jax.random.multinomial(k, n, flat / n, dtype=flat.dtype)
-  )(keys)
-  value_fn = _CELL_METRICS[metric]
-  return jax.vmap(lambda c: value_fn(c.reshape(cells.shape), **kwargs))(draws)
+  value_fn = functools.partial(_CELL_METRICS[metric], **kwargs)
+  return jax.vmap(value_fn)(_multinomial_tables(cells, keys))
 
 
 def _ks_samples(y_pred, s, weight, num_groups, keys):
@@ -111,10 +119,8 @@ def _row_samples(metric, kwargs, y_true, y_pred, s, weight, num_groups, keys):
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _samples(metric, kwarg_items, num_groups, y_true, y_pred, s, weight, keys):
+def _resample(metric, kwarg_items, num_groups, y_true, y_pred, s, weight, keys):
   kwargs = dict(kwarg_items)
-  if metric in _CELL_METRICS and weight is None:
-    return _cell_samples(metric, kwargs, y_true, y_pred, s, num_groups, keys)
   if metric is _metrics.ks_distance and not kwargs:
     return _ks_samples(y_pred, s, weight, num_groups, keys)
   return _row_samples(metric, kwargs, y_true, y_pred, s, weight, num_groups,
@@ -190,9 +196,14 @@ def bootstrap_ci(
   estimate = metric(y_true, y_pred, sensitive_features=s,
                     sample_weight=weight, num_groups=num_groups,
                     **metric_kwargs)
-  samples = _samples(metric, tuple(sorted(metric_kwargs.items())), num_groups,
-                     jnp.asarray(y_true), jnp.asarray(y_pred), s, weight,
-                     jax.random.split(key, n_boot))
+  keys = jax.random.split(key, n_boot)
+  if metric in _CELL_METRICS and weight is None:
+    samples = _cell_samples(metric, metric_kwargs, y_true, y_pred, s,
+                            num_groups, keys)
+  else:
+    samples = _resample(metric, tuple(sorted(metric_kwargs.items())),
+                        num_groups, jnp.asarray(y_true), jnp.asarray(y_pred),
+                        s, weight, keys)
   tail = (1 - level) / 2
   lower, upper = jnp.nanquantile(samples, jnp.array([tail, 1 - tail],
                                                     samples.dtype))

@@ -294,9 +294,11 @@ def _narrow_ints(x):
   own conversion); ``None`` if a value would wrap around (such values are
   invalid ids and labels, reported by the checks)."""
   if isinstance(x, np.ndarray) and x.dtype.kind in "iu" and x.itemsize > 4:
-    info = np.iinfo(np.int32)
-    if x.size and (x.min() < info.min or x.max() > info.max):
-      return None
+    # One reduction: the OR of all values is in [0, 2^31) iff every value is.
+    if x.size and not 0 <= np.bitwise_or.reduce(x) <= np.iinfo(np.int32).max:
+      info = np.iinfo(np.int32)
+      if x.min() < info.min or x.max() > info.max:
+        return None
     return x.astype(np.int32)
   return x
 

@@ -382,28 +382,53 @@ def audit(
 # Kolmogorov-Smirnov distance for continuous predictions.
 
 
+def _group_cdfs(cum, total, totals):
+  """Group CDFs from cumulative counts; a group without mass gets the pooled
+  CDF, which lies between the present groups' CDFs and so leaves their
+  spread unchanged."""
+  present = totals > 0
+  pooled = total / jnp.maximum(totals.sum(), 1)
+  return jnp.where(present, cum / jnp.where(present, totals, 1), pooled)
+
+
+def _ks_spread_scan(groups, weights, last, totals):
+  """Sequential pass (fast on CPU): no ``[n, G]`` array is formed."""
+  def step(carry, row):
+    cum, total, best = carry
+    g, w, is_last = row
+    cum, total = cum.at[g].add(w), total + w
+    cdf = _group_cdfs(cum, total, totals)
+    return (cum, total, jnp.where(is_last, jnp.maximum(
+        best, cdf.max() - cdf.min()), best)), None
+
+  init = (jnp.zeros_like(totals), jnp.zeros((), totals.dtype),
+          jnp.zeros((), totals.dtype))
+  return jax.lax.scan(step, init, (groups, weights, last))[0][2]
+
+
+def _ks_spread_cumsum(groups, weights, last, totals):
+  """Parallel cumulative sums (fast on accelerators)."""
+  onehot = jax.nn.one_hot(groups, totals.shape[0], dtype=totals.dtype)
+  cum = jnp.cumsum(onehot * weights[:, None], axis=0)  # [n, G]
+  cdf = _group_cdfs(cum, cum.sum(1, keepdims=True), totals[None, :])
+  return jnp.max(jnp.where(last, cdf.max(1) - cdf.min(1), 0))
+
+
 def _ks_sorted(sorted_pred, sorted_s, sorted_w, num_groups) -> jax.Array:
   """KS distance of predictions sorted in increasing order.
 
   ``sorted_w`` are row weights (integer multiplicities give exact counts) or
-  ``None``. A group without mass gets the pooled CDF, which lies between the
-  present groups' CDFs and so leaves the spread unchanged.
+  ``None``. The CDFs are compared only after the last of a run of tied
+  predictions.
   """
   dtype = _groups.float_dtype(sorted_pred)
-  if sorted_w is None:
-    sorted_w = jnp.ones(sorted_s.shape, jnp.int32)
-  cum = jnp.cumsum(
-      jax.nn.one_hot(sorted_s, num_groups, dtype=sorted_w.dtype)
-      * sorted_w[:, None], axis=0).astype(dtype)  # [n, G]
-  totals = cum[-1]
-  present = totals > 0
-  pooled = _groups.safe_divide(cum.sum(1), totals.sum(), 0.0)
-  cdf = jnp.where(present[None, :], cum / jnp.where(present, totals, 1)[None, :],
-                  pooled[:, None])
-  # Evaluate the CDFs only after the last of a run of tied predictions.
+  w = jnp.ones(sorted_s.shape, dtype) if sorted_w is None else (
+      sorted_w.astype(dtype))
+  totals = jax.ops.segment_sum(w, sorted_s, num_segments=num_groups)
   last = jnp.append(sorted_pred[1:] != sorted_pred[:-1], True)
-  spread = jnp.where(last, cdf.max(1) - cdf.min(1), 0)
-  return jnp.where(present.sum() >= 2, spread.max(), 0).astype(dtype)
+  spread = jax.lax.platform_dependent(
+      sorted_s, w, last, totals, cpu=_ks_spread_scan, default=_ks_spread_cumsum)
+  return jnp.where((totals > 0).sum() >= 2, spread, 0).astype(dtype)
 
 
 def ks_distance(

@@ -123,6 +123,35 @@ def _solver(
   return sinkhorn.Sinkhorn(**kwargs)
 
 
+def _batched_solver(*, solve_kwargs: Mapping[str, Any], **config):
+  """``solve(x, a [n, P], b [n, P], init, eps)``: ``P`` problems, vmapped.
+
+  Jitted and cached per configuration when the configuration is hashable,
+  so that eager calls (and ``check_grads``) do not retrace ott's loops.
+  """
+  items = tuple(sorted(solve_kwargs.items()))
+  try:
+    return _cached_batched_solver(items, **config)
+  except TypeError:  # unhashable solver options: build without caching
+    return _build_batched_solver(items, **config)
+
+
+def _build_batched_solver(solve_items, **config):
+  solver = _solver(solve_kwargs=dict(solve_items), **config)
+  solve = _under_ott_promotion(functools.partial(_solve, solver=solver))
+
+  def batched(x, a, b, init, eps):
+    axes = (None, 1, 1, None if init is None else 0, None)
+    return jax.vmap(solve, axes)(x, a, b, init, eps)
+
+  return batched
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_batched_solver(solve_items, **config):
+  return jax.jit(_build_batched_solver(solve_items, **config))
+
+
 @contextlib.contextmanager
 def _ott_promotion():
   """ott-jax relies on implicit rank and dtype promotion internally."""
@@ -133,11 +162,12 @@ def _ott_promotion():
 def _under_ott_promotion(fn):
   """``fn(x, *rest)`` traced under ott's rules, differentiable in ``x`` only.
 
-  A backward pass is traced when ``jax.grad`` runs, after ``fn`` returned;
-  wrapping the VJP keeps ott's lazily traced backward rules (the unrolled
-  loop's) under the same configuration. The other arguments (marginals,
-  ``epsilon``) get zero cotangents: ott's gradients with respect to zero
-  weights are NaN by design.
+  ott's own custom derivative rules (the implicit solver's forward pass, the
+  unrolled loop's backward pass) are traced lazily, when a transformation
+  reaches them, possibly after ``fn`` returned; owning the VJP keeps them
+  under the same configuration. The other arguments (marginals, ``epsilon``)
+  get zero cotangents: ott's gradients with respect to zero weights are NaN
+  by design.
   """
 
   @jax.custom_vjp
@@ -337,18 +367,12 @@ def sinkhorn_penalty(
   ):
     if a_idx.shape[0] == 0:
       continue
-    solver = _solver(symmetric=sym, **kw)
     p_init = None
     if init is not None:
       p_init = pots[offset:offset + a_idx.shape[0]]
       p_init = (p_init[:, 0], p_init[:, 1])
-
-    solve = _under_ott_promotion(functools.partial(_solve, solver=solver))
-    solve = functools.partial(solve, x)
-
-    cost, aux = jax.vmap(solve, (1, 1, 0 if p_init is not None else None, None))(
-        safe[:, a_idx], safe[:, b_idx], p_init, eps
-    )
+    solve = _batched_solver(symmetric=sym, **kw)
+    cost, aux = solve(x, safe[:, a_idx], safe[:, b_idx], p_init, eps)
     results.append((cost, *aux))
   costs, potentials, converged, iterations = (
       jnp.concatenate(parts) for parts in zip(*results)
