@@ -6,7 +6,34 @@ from fairjax._barycenter import (
     fit_barycenter,
 )
 from fairjax._bootstrap import BootstrapResult, bootstrap_ci
+from fairjax._ferm import (
+    CoordinateElimination,
+    GroupShift,
+    OrthogonalProjection,
+    apply_ferm_projection,
+    ferm_direction,
+    fit_ferm_projection,
+    orthogonality_penalty,
+)
 from fairjax._groups import GroupEncoding, encode_groups
+from fairjax._kernel_ferm import (
+    KernelSVM,
+    NystroemFeatures,
+    RandomFourierFeatures,
+    apply_nystroem,
+    apply_random_fourier_features,
+    fit_kernel_ferm,
+    fit_nystroem,
+    fit_random_fourier_features,
+    kernel_decision_function,
+    rbf_kernel,
+)
+from fairjax._linear import (
+    LinearModel,
+    decision_function,
+    fit_linear_svm,
+    fit_logistic_regression,
+)
 from fairjax._state_io import load_state, save_state
 from fairjax._metrics import (
     AuditResult,
@@ -38,6 +65,29 @@ __all__ = (
     "BootstrapResult",
     # Penalties
     "mean_gap_penalty",
+    # In-processing: the linear orthogonality constraint (FERM)
+    "ferm_direction",
+    "orthogonality_penalty",
+    "fit_ferm_projection",
+    "apply_ferm_projection",
+    "OrthogonalProjection",
+    "CoordinateElimination",
+    "GroupShift",
+    "fit_kernel_ferm",
+    "kernel_decision_function",
+    "KernelSVM",
+    "rbf_kernel",
+    "fit_random_fourier_features",
+    "apply_random_fourier_features",
+    "RandomFourierFeatures",
+    "fit_nystroem",
+    "apply_nystroem",
+    "NystroemFeatures",
+    # Linear classifiers trained with Optax
+    "fit_logistic_regression",
+    "fit_linear_svm",
+    "decision_function",
+    "LinearModel",
     # Post-processing (Wasserstein barycenter)
     "fit_barycenter",
     "apply_barycenter",

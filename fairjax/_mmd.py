@@ -23,6 +23,7 @@ NeurIPS 2020; `Gretton et al., A Kernel Two-Sample Test
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -229,21 +230,17 @@ def weighted_median_distance(x: jax.Array, row_weight: jax.Array) -> jax.Array:
   return jnp.where(cum[-1] > 0, med, 1) if dist.shape[0] else jnp.ones((), x.dtype)
 
 
-def bandwidths(
-    bandwidth, x: jax.Array, row_weight: jax.Array
-) -> jax.Array:
-  """The bandwidths as a vector ``[S]`` (one per summed kernel)."""
+def bandwidths(bandwidth, dtype) -> jax.Array:
+  """Validated numeric bandwidths as a vector ``[S]`` (summed kernels)."""
   if isinstance(bandwidth, str):
-    if bandwidth != "median":
-      raise ValueError(
-          "`bandwidth` must be a positive float, a sequence of them or "
-          f"'median', got {bandwidth!r}."
-      )
-    return weighted_median_distance(x, row_weight)[None]
-  if isinstance(bandwidth, (bool, np.bool_)):
+    raise ValueError(
+        "`bandwidth` must be a positive float, a sequence of them or "
+        f"'median', got {bandwidth!r}."
+    )
+  if isinstance(bandwidth, (bool, np.bool_)) or bandwidth is None:
     raise TypeError(f"`bandwidth` must be a positive float, got {bandwidth!r}.")
   try:
-    scales = jnp.asarray(bandwidth, x.dtype).reshape(-1)
+    scales = jnp.asarray(bandwidth, dtype).reshape(-1)
   except (TypeError, ValueError) as e:
     raise TypeError(
         "`bandwidth` must be a positive float, a sequence of them or "
@@ -439,22 +436,59 @@ def mmd_penalty(
   check_choice(reduction, "reduction", REDUCTIONS)
   if not callable(kernel):
     check_choice(kernel, "kernel", KERNELS)
+  _groups.check_notion(notion)
   x, out_dtype = as_points(features)
   n = x.shape[0]
+  s, num_groups = _groups.check_sensitive_features(
+      sensitive_features, num_groups, n
+  )
+  if labels is not None:
+    labels = _groups.check_binary(labels, "labels", n)
+  if sample_weight is not None:
+    sample_weight = _groups.check_sample_weight(sample_weight, n, x.dtype)
+  shift = kernel in ("gaussian", "laplace")
+  median = shift and isinstance(bandwidth, str) and bandwidth == "median"
+  scales = bandwidths(bandwidth, x.dtype) if shift and not median else None
+  if estimator == "random_features" and kernel != "linear":
+    _check_random_features(kernel, num_features, key)
+  else:
+    key = None
+  out = _mmd(
+      x, s, labels, sample_weight, scales, key, num_groups=num_groups,
+      notion=notion, kernel=kernel, median=median, estimator=estimator,
+      reduction=reduction, num_features=int(num_features),
+  )
+  return out.astype(out_dtype)
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=(
+        "num_groups", "notion", "kernel", "median", "estimator", "reduction",
+        "num_features",
+    ),
+)
+def _mmd(
+    x, s, labels, sample_weight, scales, key, *, num_groups, notion, kernel,
+    median, estimator, reduction, num_features,
+):
+  """The penalty on validated inputs (jitted: eager calls compile once)."""
+  n = x.shape[0]
   groups = group_measures(
-      n, sensitive_features, num_groups=num_groups, labels=labels,
-      notion=notion, sample_weight=sample_weight, dtype=x.dtype,
+      n, s, num_groups=num_groups, labels=labels, notion=notion,
+      sample_weight=sample_weight, dtype=x.dtype,
   )
   num_classes = groups.shares.shape[0]
   if not callable(kernel):
     x = x - jnp.mean(x, axis=0, keepdims=True)
-  scales = None
-  if kernel in ("gaussian", "laplace"):
-    row_weight = groups.columns.sum(axis=1)
-    scales = bandwidths(bandwidth, x, row_weight)
+  if median:
+    scales = weighted_median_distance(x, groups.columns.sum(axis=1))[None]
 
   if estimator == "random_features" or kernel == "linear":
-    feats = _feature_map(x, kernel, scales, num_features, key, estimator)
+    if kernel == "linear":
+      feats = x
+    else:
+      feats = random_feature_map(x, kernel, scales, num_features, key)
     emb = groups.columns.T @ feats
     gram = emb @ emb.T
     diag = jnp.sum(feats * feats, axis=1)
@@ -466,17 +500,12 @@ def mmd_penalty(
     overlap = cols.T @ (diag[:, None] * cols)
     same = cols.T @ cols
     gram = _groups.safe_divide(gram - overlap, 1 - same, 0)
-  pairs, to_pooled = _pair_divergences(
-      gram, num_classes, groups.num_groups
-  )
-  out = reduce_divergences(pairs, to_pooled, groups.shares, reduction)
-  return out.astype(out_dtype)
+  pairs, to_pooled = _pair_divergences(gram, num_classes, groups.num_groups)
+  return reduce_divergences(pairs, to_pooled, groups.shares, reduction)
 
 
-def _feature_map(x, kernel, scales, num_features, key, estimator):
-  """Exact (linear kernel) or random Fourier features of the points."""
-  if kernel == "linear":
-    return x
+def _check_random_features(kernel, num_features, key):
+  """Validates the options of ``estimator="random_features"``."""
   if callable(kernel) or kernel == "energy":
     raise ValueError(
         "estimator='random_features' needs a shift-invariant kernel with a "
@@ -492,7 +521,6 @@ def _feature_map(x, kernel, scales, num_features, key, estimator):
     )
   if key is None:
     raise ValueError(
-        f"estimator={estimator!r} draws random frequencies: pass "
+        "estimator='random_features' draws random frequencies: pass "
         "`key=jax.random.key(...)`."
     )
-  return random_feature_map(x, kernel, scales, int(num_features), key)

@@ -123,20 +123,8 @@ def _solver(
   return sinkhorn.Sinkhorn(**kwargs)
 
 
-def _batched_solver(*, solve_kwargs: Mapping[str, Any], **config):
-  """``solve(x, a [n, P], b [n, P], init, eps)``: ``P`` problems, vmapped.
-
-  Jitted and cached per configuration when the configuration is hashable,
-  so that eager calls (and ``check_grads``) do not retrace ott's loops.
-  """
-  items = tuple(sorted(solve_kwargs.items()))
-  try:
-    return _cached_batched_solver(items, **config)
-  except TypeError:  # unhashable solver options: build without caching
-    return _build_batched_solver(items, **config)
-
-
-def _build_batched_solver(solve_items, **config):
+def _batched_solver(*, solve_items, **config):
+  """``solve(x, a [n, P], b [n, P], init, eps)``: ``P`` problems, vmapped."""
   solver = _solver(solve_kwargs=dict(solve_items), **config)
   solve = _under_ott_promotion(functools.partial(_solve, solver=solver))
 
@@ -145,11 +133,6 @@ def _build_batched_solver(solve_items, **config):
     return jax.vmap(solve, axes)(x, a, b, init, eps)
 
   return batched
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_batched_solver(solve_items, **config):
-  return jax.jit(_build_batched_solver(solve_items, **config))
 
 
 @contextlib.contextmanager
@@ -324,30 +307,61 @@ def sinkhorn_penalty(
   """
   check_choice(reduction, "reduction", REDUCTIONS)
   check_choice(differentiation, "differentiation", DIFFERENTIATIONS)
+  _groups.check_notion(notion)
   _check_epsilon(epsilon)
   _check_iterations(max_iterations)
   x, out_dtype = as_points(features)
   n = x.shape[0]
-  groups = group_measures(
-      n, sensitive_features, num_groups=num_groups, labels=labels,
-      notion=notion, sample_weight=sample_weight, dtype=x.dtype,
+  s, num_groups = _groups.check_sensitive_features(
+      sensitive_features, num_groups, n
   )
-  num_classes, num_groups = groups.shares.shape
+  if labels is not None:
+    labels = _groups.check_binary(labels, "labels", n)
+  if sample_weight is not None:
+    sample_weight = _groups.check_sample_weight(sample_weight, n, x.dtype)
+  num_classes = 2 if notion == "equalized_odds" else 1
+  cross, selves = _problems(num_classes, num_groups, reduction)
+  shape = (cross.shape[0] + selves.shape[0], 2, n)
+  pots = None
+  if init is not None:
+    pots = jnp.asarray(getattr(init, "potentials", init))
+    if pots.shape != shape:
+      raise ValueError(
+          f"`init` must hold potentials of shape {shape} (from a call on the "
+          f"same batch shape and options), got {pots.shape}."
+      )
+    pots = pots.astype(x.dtype)
+  static = dict(
+      num_groups=num_groups, notion=notion, reduction=reduction,
+      differentiation=differentiation, max_iterations=int(max_iterations),
+      threshold=threshold, solve_items=tuple(sorted(solve_kwargs.items())),
+  )
+  eps = jnp.asarray(epsilon, x.dtype)
+  try:
+    hash(tuple(static.values()))
+    core = _sinkhorn_jit
+  except TypeError:  # unhashable solver options: trace without caching
+    core = _sinkhorn
+  value, aux = core(x, s, labels, sample_weight, eps, pots, **static)
+  value = value.astype(out_dtype)
+  return (value, aux) if has_aux else value
+
+
+def _sinkhorn(
+    x, s, labels, sample_weight, eps, pots, *, num_groups, notion, reduction,
+    differentiation, max_iterations, threshold, solve_items,
+):
+  """The penalty and diagnostics on validated inputs."""
+  n = x.shape[0]
+  groups = group_measures(
+      n, s, num_groups=num_groups, labels=labels, notion=notion,
+      sample_weight=sample_weight, dtype=x.dtype,
+  )
+  num_classes = groups.shares.shape[0]
+  cross, selves = _problems(num_classes, num_groups, reduction)
   # Squared-Euclidean OT is translation invariant: centring keeps the cost
   # accurate for inputs far from the origin.
   x = x - jnp.mean(x, axis=0, keepdims=True)
-  eps = jnp.asarray(epsilon, x.dtype)
-  cross, selves = _problems(num_classes, num_groups, reduction)
-  num_problems = cross.shape[0] + selves.shape[0]
-  if init is not None:
-    pots = jnp.asarray(init.potentials if hasattr(init, "potentials") else init)
-    if pots.shape != (num_problems, 2, n):
-      raise ValueError(
-          f"`init` must hold potentials of shape {(num_problems, 2, n)} (from a "
-          f"call on the same batch shape), got {pots.shape}."
-      )
-    pots = pots.astype(x.dtype)
-
   # Absent groups are swapped for a harmless measure (all weighted points) so
   # that every solve is well posed; their divergences get weight 0.
   cols = groups.columns
@@ -356,10 +370,6 @@ def sinkhorn_penalty(
   fallback = _groups.safe_divide(mass, mass.sum(), 1 / n)
   safe = jnp.where(present[None, :], cols, fallback[:, None])
 
-  kw = dict(
-      differentiation=differentiation, threshold=threshold,
-      max_iterations=int(max_iterations), solve_kwargs=solve_kwargs,
-  )
   results = []
   for sym, a_idx, b_idx, offset in (
       (False, cross[:, 0], cross[:, 1], 0),
@@ -368,10 +378,13 @@ def sinkhorn_penalty(
     if a_idx.shape[0] == 0:
       continue
     p_init = None
-    if init is not None:
+    if pots is not None:
       p_init = pots[offset:offset + a_idx.shape[0]]
       p_init = (p_init[:, 0], p_init[:, 1])
-    solve = _batched_solver(symmetric=sym, **kw)
+    solve = _batched_solver(
+        symmetric=sym, differentiation=differentiation, threshold=threshold,
+        max_iterations=max_iterations, solve_items=solve_items,
+    )
     cost, aux = solve(x, safe[:, a_idx], safe[:, b_idx], p_init, eps)
     results.append((cost, *aux))
   costs, potentials, converged, iterations = (
@@ -381,10 +394,16 @@ def sinkhorn_penalty(
       costs, cross, selves, num_classes, num_groups, reduction
   )
   value = reduce_divergences(pairs, to_pooled, groups.shares, reduction)
-  value = value.astype(out_dtype)
-  if has_aux:
-    return value, SinkhornDiagnostics(potentials, costs, converged, iterations)
-  return value
+  return value, SinkhornDiagnostics(potentials, costs, converged, iterations)
+
+
+_sinkhorn_jit = jax.jit(
+    _sinkhorn,
+    static_argnames=(
+        "num_groups", "notion", "reduction", "differentiation",
+        "max_iterations", "threshold", "solve_items",
+    ),
+)
 
 
 def _divergences(costs, cross, selves, num_classes, num_groups, reduction):

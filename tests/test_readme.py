@@ -43,3 +43,9 @@ def test_readme_opens_with_the_two_setup_commands_and_ci_runs_the_second():
   assert "pytest" in first[1]
   ci = (ROOT / ".ci" / "run").read_text()
   assert first[1].strip() in ci
+
+
+def test_readme_python_snippets_run(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  for i, block in enumerate(re.findall(r"```python\n(.*?)```", README, re.S)):
+    exec(compile(block, f"README.md[python block {i}]", "exec"), {})

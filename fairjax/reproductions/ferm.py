@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import sys
 import time
 
 import jax
@@ -305,8 +306,9 @@ def main(argv: list[str] | None = None) -> int:
   jax.config.update("jax_enable_x64", True)  # the kernel QP runs in float64
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
-  report = {"command": "python -m fairjax.reproductions.ferm "
-            + " ".join(argv if argv is not None else [])}
+  given = sys.argv[1:] if argv is None else argv
+  report = {"command": " ".join(["python -m fairjax.reproductions.ferm",
+                                 *given])}
   text = []
   if args.part in ("a", "both"):
     print("Part A: fair_ERM README table (Adult, reference split)")
