@@ -479,7 +479,11 @@ def _mmd(
       sample_weight=sample_weight, dtype=x.dtype,
   )
   num_classes = groups.shares.shape[0]
-  if not callable(kernel):
+  if kernel in ("gaussian", "laplace", "energy") or (
+      kernel == "linear" and estimator != "unbiased"
+  ):
+    # Translation invariant (the weighted U-statistic of the linear kernel
+    # is not): centring keeps distances accurate far from the origin.
     x = x - jnp.mean(x, axis=0, keepdims=True)
   if median:
     scales = weighted_median_distance(x, groups.columns.sum(axis=1))[None]

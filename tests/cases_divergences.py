@@ -60,10 +60,6 @@ def _make_random_features(rng, absent):
   return (x, s, key), dict(static, num_features=64, bandwidth=(1.0, 2.0))
 
 
-def _sinkhorn(x, s, **kw):
-  return sinkhorn_penalty(x, sensitive_features=s, **kw)
-
-
 def _sinkhorn_with_labels(x, s, y, **kw):
   return sinkhorn_penalty(x, sensitive_features=s, labels=y, **kw)
 
@@ -100,19 +96,11 @@ CASES = [
     ),
     Case("mmd_random_features", _mmd_random_features, _make_random_features,
          (0,)),
+    # One Sinkhorn case (each configuration compiles ott's loops, seconds):
+    # three groups, both label classes, one group absent in a batch.
     Case(
-        "sinkhorn_pairwise", _sinkhorn, _make(10, 2, 2, **_SK), (0,),
-        rtol=1e-4, atol=1e-5,
-    ),
-    Case(
-        "sinkhorn_vs_pooled_equalized_odds", _sinkhorn_with_labels,
-        _make(12, 2, 3, labels=True, notion="equalized_odds",
-              reduction="vs_pooled", **_SK),
-        (0,), rtol=1e-4, atol=1e-5,
-    ),
-    Case(
-        "sinkhorn_max_unroll", _sinkhorn,
-        _make(9, 2, 3, reduction="max", differentiation="unroll", **_SK),
+        "sinkhorn_pairwise_equalized_odds", _sinkhorn_with_labels,
+        _make(12, 2, 3, labels=True, notion="equalized_odds", **_SK),
         (0,), rtol=1e-4, atol=1e-5,
     ),
 ]

@@ -11,7 +11,7 @@ from fairjax import cli
 
 
 def _write_csv(path, rng, n=300):
-  s = rng.choice(["a", "b", "c"], n)
+  s = rng.choice(["a", "b"], n)
   y = rng.integers(0, 2, n)
   score = np.clip(rng.random(n) * 0.6 + 0.3 * y + 0.1 * (s == "a"), 0, 1)
   with open(path, "w") as f:
@@ -27,7 +27,7 @@ def test_audit_csv_writes_report_matching_the_library(tmp_path, capsys):
   out = tmp_path / "r.json"
   assert cli.main(["audit", "--csv", str(tmp_path / "p.csv"), "--target",
                    "label", "--pred", "score", "--sensitive", "grp",
-                   "--n-boot", "50", "--json", str(out)]) == 0
+                   "--n-boot", "20", "--json", str(out)]) == 0
   report = json.loads(out.read_text())
   printed = capsys.readouterr().out
   assert "demographic_parity_difference" in printed and "95%" in printed
@@ -37,7 +37,7 @@ def test_audit_csv_writes_report_matching_the_library(tmp_path, capsys):
   got = report["metrics"]["equalized_odds_difference"]
   np.testing.assert_allclose(got["value"], float(want), rtol=1e-6)
   assert got["lower"] <= got["value"] <= got["upper"]
-  assert [g["group"] for g in report["groups"]] == ["a", "b", "c"]
+  assert [g["group"] for g in report["groups"]] == ["a", "b"]
   assert report["rows"] == 300
 
 

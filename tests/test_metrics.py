@@ -35,14 +35,13 @@ def _fairlearn(name, y, p, s, **kw):
 
 @pytest.mark.parametrize("num_groups", [2, 3, 5, 8])
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("method", ["between_groups", "to_overall"])
-def test_rate_metrics_match_fairlearn(num_groups, weighted, method, enable_x64):
+def test_rate_metrics_match_fairlearn(num_groups, weighted, enable_x64):
   rng = np.random.default_rng(num_groups + 10 * weighted)
-  for _ in range(3):
-    s, y, p = _problem(rng, 400, num_groups)
-    w = rng.random(400) if weighted else None
-    for name in RATE_METRICS:
-      aggs = ["worst_case", "mean"] if name == "equalized_odds_difference" else [None]
+  s, y, p = _problem(rng, 400, num_groups)
+  w = rng.random(400) if weighted else None
+  for name in RATE_METRICS:
+    aggs = ["worst_case", "mean"] if name == "equalized_odds_difference" else [None]
+    for method in ["between_groups", "to_overall"]:
       for agg in aggs:
         kw = dict(method=method, sample_weight=w)
         if agg:
@@ -291,14 +290,14 @@ def test_mean_gap_empty_group_zero_and_finite_gradient():
   scores = jnp.linspace(0.1, 0.9, 8)
   s = jnp.array([0, 0, 0, 0, 0, 0, 0, 0])
   for reduction in ["max", "pairwise", "vs_pooled"]:
-    f = lambda x, r=reduction: fairjax.mean_gap_penalty(
-        x, sensitive_features=s, num_groups=3, reduction=r)
+    f = jax.jit(lambda x, r=reduction: fairjax.mean_gap_penalty(
+        x, sensitive_features=s, num_groups=3, reduction=r))
     assert f(scores) == 0
-    assert np.all(np.isfinite(jax.grad(f)(scores)))
+    assert np.all(np.isfinite(jax.jit(jax.grad(f))(scores)))
   z = jnp.ones((8, 2))  # identical groups: norm at 0
   s2 = jnp.array([0, 1] * 4)
-  g = jax.grad(lambda x: fairjax.mean_gap_penalty(
-      x, sensitive_features=s2, reduction="pairwise"))(z)
+  g = jax.jit(jax.grad(lambda x: fairjax.mean_gap_penalty(
+      x, sensitive_features=s2, num_groups=2, reduction="pairwise")))(z)
   assert np.all(np.isfinite(g))
 
 
