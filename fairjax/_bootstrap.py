@@ -56,7 +56,6 @@ _CELL_METRICS = {
 }
 _DP_METRICS = (_metrics.demographic_parity_difference,
                _metrics.demographic_parity_ratio)
-_BATCH = 8  # resamples evaluated together: bounds memory at O(8 n)
 
 
 def _row_multiplicities(key: jax.Array, n: int, dtype) -> jax.Array:
@@ -95,13 +94,13 @@ def _ks_samples(y_pred, s, weight, num_groups, keys):
   sw = None if weight is None else weight[order]
 
   def one(key):
-    # Multiplicities of the original rows (exact integer counts), so the
-    # resamples are the very ones the generic row bootstrap draws.
-    c = _row_multiplicities(key, sp.shape[0], None)[order]
+    # Rows are exchangeable: drawing multiplicities of the sorted rows is a
+    # row bootstrap (the one the generic path draws on pre-sorted data).
+    c = _row_multiplicities(key, sp.shape[0], None)
     return _metrics._ks_sorted(
         sp, ss, c if sw is None else c.astype(sw.dtype) * sw, num_groups)
 
-  return jax.lax.map(one, keys, batch_size=_BATCH)
+  return jax.lax.map(one, keys)
 
 
 def _row_samples(metric, kwargs, y_true, y_pred, s, weight, num_groups, keys):
@@ -115,7 +114,7 @@ def _row_samples(metric, kwargs, y_true, y_pred, s, weight, num_groups, keys):
     return metric(y_true, y_pred, sensitive_features=s, sample_weight=w,
                   num_groups=num_groups, **kwargs)
 
-  return jax.lax.map(one, keys, batch_size=_BATCH)
+  return jax.lax.map(one, keys)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))

@@ -377,9 +377,9 @@ def fit_ferm_projection(
   )
   _check_no_empty_group(totals, notion)
   if method == "orthogonal":
-    _warn_if_degenerate(jnp.any(state.basis != 0, axis=0), method)
+    _warn_if_degenerate(state.basis, 0, method)
   elif method == "eliminate":
-    _warn_if_degenerate(jnp.any(state.directions != 0, axis=1), method)
+    _warn_if_degenerate(state.directions, 1, method)
   return state
 
 
@@ -416,10 +416,12 @@ def _check_no_empty_group(totals, notion):
     )
 
 
-def _warn_if_degenerate(used, method):
-  if not is_concrete(used):
+def _warn_if_degenerate(vectors, axis, method):
+  """Warns (concrete input) when some direction vectors are all zero."""
+  if not is_concrete(vectors):
     return
-  used = np.asarray(used)
+  # on the host: an eager jnp reduction would compile per shape
+  used = np.any(np.asarray(vectors) != 0, axis=axis)
   if used.all():
     return
   if not used.any():

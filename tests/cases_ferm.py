@@ -2,7 +2,13 @@
 
 The full-batch (L-BFGS) trainers share one compiled program with the
 minibatch case's loss; their jit/vmap behaviour is tested in test_linear.py
-(each L-BFGS compilation costs seconds).
+(each L-BFGS compilation costs seconds). The minibatch case uses the shapes
+and static arguments of test_linear.py's float32 minibatch fit, so in one
+session its eager program is compiled once. The random Fourier features are
+drawn in ``make`` (numpy, same distribution): drawn inside the case, every
+program would compile JAX's sampler again (~1.5 s each);
+``fit_random_fourier_features`` itself is checked, eagerly and under jit, in
+test_kernel_ferm.py.
 """
 
 import jax
@@ -16,29 +22,38 @@ from fairjax._ferm import (
   orthogonality_penalty,
 )
 from fairjax._kernel_ferm import (
+  RandomFourierFeatures,
   apply_random_fourier_features,
-  fit_random_fourier_features,
 )
 from fairjax._linear import fit_linear_svm
 
 N, D, G = 36, 4, 3
+N_SVM = 60  # test_linear.py's N (and D): the minibatch program is shared
+RFF_FEATURES = 8
 
 
-def _problem(rng, absent, groups=G):
-  s = np.arange(N) % groups
-  y = (np.arange(N) // groups) % 2  # both labels in every group
+def _problem(rng, absent, groups=G, n=N):
+  s = np.arange(n) % groups
+  y = (np.arange(n) // groups) % 2  # both labels in every group
   if absent:  # the last group has no member
     s = np.where(s == groups - 1, 0, s)
-  X = (rng.normal(size=(N, D)) + 0.3 * s[:, None]).astype(np.float32)
+  X = (rng.normal(size=(n, D)) + 0.3 * s[:, None]).astype(np.float32)
   return X, y.astype(np.int32), s.astype(np.int32)
 
 
-def _make(groups=G, extra=None, **static):
+def _make(groups=G, extra=None, n=N, **static):
   def make(rng, absent):
-    X, y, s = _problem(rng, absent, groups)
+    X, y, s = _problem(rng, absent, groups, n)
     arrays = (X, y, s)
     if extra == "weights":
       arrays += (rng.normal(size=(D, 2)).astype(np.float32),)
+    elif extra == "rff":  # the distribution of fit_random_fourier_features
+      gamma = 0.5
+      arrays += (
+          (np.sqrt(2 * gamma) * rng.normal(size=(D, RFF_FEATURES))
+           ).astype(np.float32),
+          rng.uniform(0, 2 * np.pi, RFF_FEATURES).astype(np.float32),
+      )
     return arrays, dict(num_groups=groups, **static)
   return make
 
@@ -66,14 +81,14 @@ _project = jax.jit(_fit_apply, static_argnames=("num_groups", "method"))
 
 def _svm_minibatch(X, y, s, *, num_groups):
   U = ferm_direction(X, y, sensitive_features=s, num_groups=num_groups)
-  return fit_linear_svm(X, y, C=1.0, constraint_directions=U, batch_size=8,
-                        num_steps=50)
+  # batch_size and num_steps as in test_linear.py (static: one program)
+  return fit_linear_svm(X, y, C=1.0, constraint_directions=U, batch_size=16,
+                        num_steps=1500)
 
 
-def _rff(X, y, s, *, num_groups):
+def _rff(X, y, s, frequencies, phases, *, num_groups):
   del y, s, num_groups
-  state = fit_random_fourier_features(jax.random.key(0), D, num_features=8,
-                                      gamma=0.5, dtype=X.dtype)
+  state = RandomFourierFeatures(frequencies, phases)
   return apply_random_fourier_features(state, X)
 
 
@@ -89,7 +104,8 @@ CASES = [
          grad_argnums=(0,), rtol=1e-4, atol=1e-5),
     Case("ferm_projection_shift", _project, _make(groups=2, method="shift"),
          grad_argnums=(0,)),
-    Case("ferm_linear_svm_minibatch", _svm_minibatch, _make(groups=2),
+    Case("ferm_linear_svm_minibatch", _svm_minibatch, _make(groups=2, n=N_SVM),
          rtol=1e-3, atol=1e-4),
-    Case("ferm_random_fourier_features", _rff, _make(), grad_argnums=(0,)),
+    Case("ferm_random_fourier_features", _rff, _make(extra="rff"),
+         grad_argnums=(0, 3)),
 ]

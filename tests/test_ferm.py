@@ -65,8 +65,9 @@ def test_every_linear_model_has_equal_positive_means(enable_x64, method, G):
     f = Xt @ w + b
     means = [f[(y == 1) & (s == g)].mean() for g in range(G)]
     np.testing.assert_allclose(means, means[0], atol=1e-10 * np.abs(f).max())
-  # <w, u_g - u_0> = 0 for random w on the projected data
-  Ut = ferm_direction(Xt, y, sensitive_features=s)
+  # <w, u_g - u_0> = 0 for random w on the projected data (numpy directions:
+  # ferm_direction on every projected width would compile once per width)
+  Ut = _np_directions(Xt, y, s, G, "equal_opportunity", np.ones(len(y)))
   w = rng.normal(size=(Xt.shape[1], 3))
   np.testing.assert_allclose(Ut @ w, 0, atol=1e-10)
 
@@ -84,11 +85,11 @@ def test_equalized_odds_projection(enable_x64):
 
 
 def test_orthogonal_projection_matches_scipy_null_space(enable_x64):
-  X, y, s, _ = _data(4)
+  X, y, s, _ = _data(5)  # 4 directions in 6 dims; the program of G=5 above
   state = fit_ferm_projection(X, y, sensitive_features=s)
   Q = np.asarray(state.basis)
-  np.testing.assert_allclose(Q.T @ Q, np.eye(3), atol=1e-12)
-  N = scipy.linalg.null_space(_np_directions(X, y, s, 4, "equal_opportunity",
+  np.testing.assert_allclose(Q.T @ Q, np.eye(4), atol=1e-12)
+  N = scipy.linalg.null_space(_np_directions(X, y, s, 5, "equal_opportunity",
                                              np.ones(len(y))))
   np.testing.assert_allclose(np.eye(6) - Q @ Q.T, N @ N.T, atol=1e-12)
   Xt = apply_ferm_projection(state, X)
@@ -118,8 +119,9 @@ def test_shift_matches_reference_formula(enable_x64):
       apply_ferm_projection(state, X, sensitive_features=s), ref, atol=1e-12)
 
 
-def test_identical_groups_give_identity_with_warning():
-  X, y, _, _ = _data(2)
+def test_identical_groups_give_identity_with_warning(enable_x64):
+  # float32 data, 90 rows: the program of test_dtypes_are_preserved
+  X, y, _, _ = _data(2, n=45)
   X2 = np.r_[X, X].astype(np.float32)
   y2, s2 = np.r_[y, y], np.repeat([0, 1], len(y))
   with pytest.warns(RuntimeWarning, match="projection is the identity"):
@@ -147,7 +149,7 @@ def test_dependent_directions_warn_and_still_project(enable_x64):
   np.testing.assert_allclose(means, means[0], atol=1e-9)
 
 
-def test_group_without_positives_raises():
+def test_group_without_positives_raises(enable_x64):
   X, y, s, _ = _data(3)
   y = np.where(s == 2, 0, y)
   with pytest.raises(ValueError, match="Group 2 has no positive example"):

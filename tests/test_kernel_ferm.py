@@ -8,6 +8,7 @@ from sklearn.svm import SVC
 
 from fairjax._ferm import apply_ferm_projection, fit_ferm_projection
 from fairjax._kernel_ferm import (
+    RandomFourierFeatures,
     apply_nystroem,
     apply_random_fourier_features,
     fit_kernel_ferm,
@@ -19,6 +20,21 @@ from fairjax._kernel_ferm import (
 from fairjax._linear import decision_function, fit_linear_svm
 
 N, D = 60, 4  # the shapes of test_linear.py: compiled trainers are reused
+# Every QP program compiles in seconds: the fairness tests share one static
+# configuration (3 groups, float64), the plain SVM and float32 one each.
+RFF_DIM = 3000  # one draw; its first m columns are an m-feature draw
+
+
+@pytest.fixture(scope="module")
+def rff_state():
+  with jax.enable_x64(True):
+    return fit_random_fourier_features(jax.random.key(0), D,
+                                       num_features=RFF_DIM, gamma=0.2,
+                                       dtype=np.float64)
+
+
+def _first_features(state, m):
+  return RandomFourierFeatures(state.frequencies[:, :m], state.phases[:m])
 
 
 def _data(G=2, seed=0):
@@ -72,12 +88,12 @@ def test_plain_svm_matches_sklearn_svc(enable_x64):
 
 @pytest.mark.parametrize("eps", [0.0, 0.05])
 def test_ferm_dual_matches_cvxopt(enable_x64, eps):
-  X, y, s = _data()
+  X, y, s = _data(G=3)  # two fairness rows (one compiled program with below)
   C, gamma = 1.0, 0.2
   model = fit_kernel_ferm(X, y, sensitive_features=s, C=C, gamma=gamma,
                           eps=eps)
   K = sk_rbf(X, X, gamma=gamma)
-  alpha_ref, obj_ref = _cvxopt_dual(K, y, _tau_rows(K, y, s, 2), C, eps)
+  alpha_ref, obj_ref = _cvxopt_dual(K, y, _tau_rows(K, y, s, 3), C, eps)
   ys = 2 * y - 1
   alpha = np.asarray(model.dual_coef) * ys
   obj = 0.5 * alpha @ (np.outer(ys, ys) * K) @ alpha - alpha.sum()
@@ -87,8 +103,8 @@ def test_ferm_dual_matches_cvxopt(enable_x64, eps):
   np.testing.assert_allclose(obj, obj_ref, rtol=1e-6)
   np.testing.assert_allclose(alpha, alpha_ref, atol=1e-3)
   assert np.all((alpha >= 0) & (alpha <= C))
-  gap = float(np.asarray(model.fairness_gap)[0])
-  assert abs(gap) <= eps + 1e-5
+  gap = np.asarray(model.fairness_gap)
+  assert gap.shape == (2,) and np.all(np.abs(gap) <= eps + 1e-5)
 
 
 def test_three_groups(enable_x64):
@@ -112,16 +128,26 @@ def test_float32_runs_and_reports_residuals():
   assert dec.dtype == np.float32 and np.all(np.isfinite(np.asarray(dec)))
 
 
-def test_random_fourier_features_approximate_rbf(enable_x64):
+def test_random_fourier_features_approximate_rbf(enable_x64, rff_state):
   X, _, _ = _data()
   K = sk_rbf(X, X, gamma=0.2)
   errs = []
-  for dim in (100, 3000):
-    st = fit_random_fourier_features(jax.random.key(0), D, num_features=dim,
-                                     gamma=0.2, dtype=np.float64)
+  for dim in (100, RFF_DIM):
+    st = _first_features(rff_state, dim)
+    assert st.frequencies.shape == (D, dim) and st.phases.shape == (dim,)
     Z = np.asarray(apply_random_fourier_features(st, X))
     errs.append(np.abs(Z @ Z.T - K).mean())
   assert errs[1] < 0.05 and errs[1] < errs[0] / 3  # O(1/sqrt(D))
+
+
+def test_random_fourier_features_jit_matches_eager(enable_x64, rff_state):
+  fit = jax.jit(fit_random_fourier_features, static_argnums=1,
+                static_argnames=("num_features", "gamma", "dtype"))
+  st = fit(jax.random.key(0), D, num_features=RFF_DIM, gamma=0.2,
+           dtype=np.float64)
+  for a, b in zip(st, rff_state, strict=True):
+    assert a.dtype == np.float64
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
 def test_nystroem_on_all_points_is_exact(enable_x64):
@@ -133,10 +159,10 @@ def test_nystroem_on_all_points_is_exact(enable_x64):
     fit_nystroem(jax.random.key(0), X, num_components=N + 1, gamma=0.2)
 
 
-def test_scalable_path_satisfies_constraint_in_feature_space(enable_x64):
+def test_scalable_path_satisfies_constraint_in_feature_space(
+    enable_x64, rff_state):
   X, y, s = _data()
-  st = fit_random_fourier_features(jax.random.key(1), D, num_features=D,
-                                   gamma=0.2, dtype=np.float64)
+  st = _first_features(rff_state, D)  # D features: test_linear's shapes
   Z = apply_random_fourier_features(st, X)
   proj = fit_ferm_projection(Z, y, sensitive_features=s)
   Zt = apply_ferm_projection(proj, Z)
