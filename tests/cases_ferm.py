@@ -1,12 +1,13 @@
-"""Registry cases for FERM: direction, penalty, projections, trainers.
+"""Registry cases for FERM: direction, penalty, projections, feature maps.
 
-The full-batch (L-BFGS) trainers share one compiled program with the
-minibatch case's loss; their jit/vmap behaviour is tested in test_linear.py
-(each L-BFGS compilation costs seconds). The minibatch case uses the shapes
-and static arguments of test_linear.py's float32 minibatch fit, so in one
-session its eager program is compiled once. The random Fourier features are
-drawn in ``make`` (numpy, same distribution): drawn inside the case, every
-program would compile JAX's sampler again (~1.5 s each);
+The trainers are checked in test_linear.py instead: the full-batch (L-BFGS)
+ones under jit/vmap, and the minibatch FERM SVM (ferm_direction + Adam) with
+this registry's checks (jit equals eager, vmap equals a loop with an absent
+group, no retrace), sharing that file's compiled float32 program: each
+trainer compilation costs seconds, and the registry compiles a case 4-7
+times. The random Fourier features are drawn in ``make`` (numpy, the
+distribution of ``fit_random_fourier_features``): drawn inside the case,
+every program would compile JAX's sampler again (~1.5 s each);
 ``fit_random_fourier_features`` itself is checked, eagerly and under jit, in
 test_kernel_ferm.py.
 """
@@ -25,25 +26,23 @@ from fairjax._kernel_ferm import (
   RandomFourierFeatures,
   apply_random_fourier_features,
 )
-from fairjax._linear import fit_linear_svm
 
 N, D, G = 36, 4, 3
-N_SVM = 60  # test_linear.py's N (and D): the minibatch program is shared
 RFF_FEATURES = 8
 
 
-def _problem(rng, absent, groups=G, n=N):
-  s = np.arange(n) % groups
-  y = (np.arange(n) // groups) % 2  # both labels in every group
+def _problem(rng, absent, groups=G):
+  s = np.arange(N) % groups
+  y = (np.arange(N) // groups) % 2  # both labels in every group
   if absent:  # the last group has no member
     s = np.where(s == groups - 1, 0, s)
-  X = (rng.normal(size=(n, D)) + 0.3 * s[:, None]).astype(np.float32)
+  X = (rng.normal(size=(N, D)) + 0.3 * s[:, None]).astype(np.float32)
   return X, y.astype(np.int32), s.astype(np.int32)
 
 
-def _make(groups=G, extra=None, n=N, **static):
+def _make(groups=G, extra=None, **static):
   def make(rng, absent):
-    X, y, s = _problem(rng, absent, groups, n)
+    X, y, s = _problem(rng, absent, groups)
     arrays = (X, y, s)
     if extra == "weights":
       arrays += (rng.normal(size=(D, 2)).astype(np.float32),)
@@ -79,13 +78,6 @@ def _fit_apply(X, y, s, *, num_groups, method):
 _project = jax.jit(_fit_apply, static_argnames=("num_groups", "method"))
 
 
-def _svm_minibatch(X, y, s, *, num_groups):
-  U = ferm_direction(X, y, sensitive_features=s, num_groups=num_groups)
-  # batch_size and num_steps as in test_linear.py (static: one program)
-  return fit_linear_svm(X, y, C=1.0, constraint_directions=U, batch_size=16,
-                        num_steps=1500)
-
-
 def _rff(X, y, s, frequencies, phases, *, num_groups):
   del y, s, num_groups
   state = RandomFourierFeatures(frequencies, phases)
@@ -104,8 +96,6 @@ CASES = [
          grad_argnums=(0,), rtol=1e-4, atol=1e-5),
     Case("ferm_projection_shift", _project, _make(groups=2, method="shift"),
          grad_argnums=(0,)),
-    Case("ferm_linear_svm_minibatch", _svm_minibatch, _make(groups=2, n=N_SVM),
-         rtol=1e-3, atol=1e-4),
     Case("ferm_random_fourier_features", _rff, _make(extra="rff"),
          grad_argnums=(0, 3)),
 ]

