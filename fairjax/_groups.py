@@ -290,12 +290,15 @@ def group_means(
 
 
 def _narrow_ints(x):
-  """Casts a host int64 array to int32 with numpy (much faster than JAX's
-  own conversion); ``None`` if a value would wrap around (such values are
-  invalid ids and labels, reported by the checks)."""
+  """Casts a host int64 array to int8 or int32 with numpy (much faster than
+  JAX's own conversion, and less to read); ``None`` if a value would wrap
+  around (such values are invalid ids and labels, reported by the checks)."""
   if isinstance(x, np.ndarray) and x.dtype.kind in "iu" and x.itemsize > 4:
-    # One reduction: the OR of all values is in [0, 2^31) iff every value is.
-    if x.size and not 0 <= np.bitwise_or.reduce(x) <= np.iinfo(np.int32).max:
+    # One reduction: the OR of all values is in [0, 2^k) iff every value is.
+    bits = np.bitwise_or.reduce(x) if x.size else 0
+    if 0 <= bits <= np.iinfo(np.int8).max:
+      return x.astype(np.int8)
+    if not 0 <= bits <= np.iinfo(np.int32).max:
       info = np.iinfo(np.int32)
       if x.min() < info.min or x.max() > info.max:
         return None
@@ -315,10 +318,11 @@ def _is_binary(v: jax.Array) -> jax.Array:
 def _cell_kernel(s, y_true, y_pred, w, num_groups, dtype):
   """Counts per cell in one compiled pass; invalid rows (an id out of range,
   a non-binary label) go to an extra last bin whose count flags them."""
+  s = s.astype(jnp.int32)
   valid = (s >= 0) & (s < num_groups) & _is_binary(y_true) & _is_binary(y_pred)
   k = 4 * num_groups
-  cell = jnp.where(valid, s.astype(jnp.int32) * 4
-                   + y_true.astype(jnp.int32) * 2 + y_pred.astype(jnp.int32), k)
+  cell = jnp.where(valid, s * 4 + y_true.astype(jnp.int32) * 2
+                   + y_pred.astype(jnp.int32), k)
   if w is None:  # exact integer counts
     counts = jnp.bincount(cell, length=k + 1).astype(dtype)
   else:
