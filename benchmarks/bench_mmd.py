@@ -139,7 +139,8 @@ def rff_section(args):
   approx = jax.jit(lambda z, k: mmd_penalty(
       z, estimator="random_features", key=k, **kw))
   key = jax.random.key(0)
-  runs = {"exact": lambda: exact(xj), "random features": lambda: approx(xj, key)}
+  runs = {"exact": lambda: exact(xj),
+          "random features": lambda: approx(xj, key)}
   med, first = timed(runs, max(3, args.reps // 2))
   ref = float(exact(xj))
   errs = [abs(float(approx(xj, jax.random.key(i))) - ref) / ref

@@ -32,6 +32,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from fairjax import _groups
+from fairjax._kernels import sq_distances
 from fairjax._mmd import (
     REDUCTIONS,
     as_points,
@@ -49,7 +50,6 @@ with warnings.catch_warnings():
   from ott.problems.linear import linear_problem
   from ott.solvers.linear import (
       acceleration,
-      implicit_differentiation,
       sinkhorn,
   )
 
@@ -57,7 +57,7 @@ DIFFERENTIATIONS = ("implicit", "unroll")
 
 
 class SinkhornDiagnostics(NamedTuple):
-  """What the solves of :func:`sinkhorn_penalty` left behind.
+  r"""What the solves of :func:`sinkhorn_penalty` left behind.
 
   Pass it back as ``init=`` to warm-start the next call on the same points
   (full-batch training, or repeated evaluation).
@@ -66,7 +66,7 @@ class SinkhornDiagnostics(NamedTuple):
     potentials: ``[P, 2, n]`` dual potentials ``(f, g)`` of the ``P``
       transport problems (cross terms first, then self terms); ``-inf``
       where a point has no weight.
-    costs: ``[P]`` entropic transport costs :math:`\\mathrm{OT}_\\varepsilon`.
+    costs: ``[P]`` entropic transport costs :math:`\mathrm{OT}_\varepsilon`.
     converged: ``[P]`` whether each solve reached ``threshold``.
     iterations: ``[P]`` Sinkhorn iterations each solve ran.
   """
@@ -96,20 +96,18 @@ def _problems(num_classes: int, num_groups: int, reduction: str):
           for g in range(num_groups) for h in range(g + 1, num_groups)
       ]
       selves += [base + g for g in range(num_groups)]
-  return np.asarray(cross, np.int32).reshape(-1, 2), np.asarray(selves, np.int32)
+  cross = np.asarray(cross, np.int32).reshape(-1, 2)
+  return cross, np.asarray(selves, np.int32)
 
 
 def _solver(
-    *, symmetric: bool, differentiation: str, threshold, max_iterations: int,
+    *, symmetric: bool, threshold, max_iterations: int,
     solve_kwargs: Mapping[str, Any],
 ) -> sinkhorn.Sinkhorn:
   """A log-domain ott-jax Sinkhorn solver for cross or self terms."""
-  implicit = None
-  if differentiation == "implicit":
-    implicit = implicit_differentiation.ImplicitDiff(symmetric=symmetric)
   kwargs = dict(
       lse_mode=True, threshold=threshold, max_iterations=max_iterations,
-      implicit_diff=implicit,
+      implicit_diff=None,
   )
   if symmetric:
     # Self terms OT(a, a): parallel updates with momentum 0.5 average the
@@ -127,16 +125,56 @@ def _solver(
   return sinkhorn.Sinkhorn(**kwargs)
 
 
-def _batched_solver(*, solve_items, **config):
-  """``solve(x, a [n, P], b [n, P], init, eps)``: ``P`` problems, vmapped."""
+def _batched_solver(*, differentiation, solve_items, **config):
+  """``solve(x, a [n, P], b [n, P], init, eps)``: ``P`` problems, vmapped.
+
+  Returns the costs ``[P]`` and the diagnostics. With ``"implicit"`` the
+  solver never sees a gradient: :func:`_semi_dual_cost` differentiates the
+  cost at the frozen potential (the envelope theorem); with ``"unroll"`` the
+  potential is differentiated through every Sinkhorn iteration.
+  """
   solver = _solver(solve_kwargs=dict(solve_items), **config)
   solve = _under_ott_promotion(functools.partial(_solve, solver=solver))
 
+  def one(x, a, b, init, eps):
+    x_solve = x if differentiation == "unroll" else jax.lax.stop_gradient(x)
+    g, aux = solve(x_solve, a, b, init, eps)
+    return _semi_dual_cost(x, a, b, g, eps), aux
+
   def batched(x, a, b, init, eps):
     axes = (None, 1, 1, None if init is None else 0, None)
-    return jax.vmap(solve, axes)(x, a, b, init, eps)
+    return jax.vmap(one, axes)(x, a, b, init, eps)
 
   return batched
+
+
+def _semi_dual_cost(x, a, b, g, eps):
+  r""":math:`\mathrm{OT}_\varepsilon(a, b)` from ott's potential ``g``.
+
+  With ott's convention :math:`P_{ij} = \exp((f_i + g_j - C_{ij})/\varepsilon)`,
+  the row update :math:`\tilde f_i = -\varepsilon \log \sum_j
+  \exp((g_j - C_{ij})/\varepsilon)` makes every row of :math:`P` sum to
+  :math:`a_i` exactly, so the mass term of the dual vanishes and
+
+  .. math::
+
+    \mathrm{OT}_\varepsilon(a, b) = \sum_i a_i \tilde f_i
+      + \sum_j b_j (g_j - \varepsilon \log b_j).
+
+  Unlike the full dual, this stays finite when float32 potentials are far
+  less accurate than ``epsilon`` (costs of ``1e8`` at ``epsilon = 0.1``), and
+  its gradient in ``x`` at a frozen ``g`` is :math:`\langle P, \partial C
+  \rangle`, the envelope-theorem gradient of the converged cost.
+  """
+  c = sq_distances(x, x, same=True)
+  on_b = b > 0
+  g = jnp.where(on_b, g, -jnp.inf)
+  f = -eps * jax.nn.logsumexp((g[None, :] - c) / eps, axis=1)
+  g_kl = g - eps * jnp.log(jnp.where(on_b, b, 1))
+  return (
+      jnp.sum(jnp.where(a > 0, a * f, 0))
+      + jnp.sum(jnp.where(on_b, b * jnp.where(on_b, g_kl, 0), 0))
+  )
 
 
 @contextlib.contextmanager
@@ -181,9 +219,9 @@ def _solve(
     x: jax.Array, a: jax.Array, b: jax.Array, init, epsilon: jax.Array,
     *, solver: sinkhorn.Sinkhorn,
 ):
-  """``OT_eps(a, b)`` on the point cloud ``x`` with ott-jax, and diagnostics.
+  """Solves ``OT_eps(a, b)`` on the point cloud ``x`` with ott-jax.
 
-  Returns ``(cost, (potentials [2, n], converged, iterations))``.
+  Returns ``(g, (potentials [2, n], converged, iterations))``.
   """
   geom = pointcloud.PointCloud(x, epsilon=epsilon)
   prob = linear_problem.LinearProblem(geom, a=a, b=b)
@@ -193,10 +231,8 @@ def _solve(
     g = jnp.where(b > 0, jnp.where(jnp.isfinite(g), g, 0), -jnp.inf)
     init = (f, g)
   out = solver(prob, init=init)
-  # Potentials are diagnostics: no gradient flows through them (with
-  # implicit differentiation, the cost itself uses them gradient-stopped).
   pots = jax.lax.stop_gradient(jnp.stack([out.f, out.g]))
-  return out.reg_ot_cost, (pots, out.converged, out.n_iters)
+  return out.g, (pots, out.converged, out.n_iters)
 
 
 def _check_epsilon(epsilon):
@@ -392,7 +428,7 @@ def _sinkhorn(
     cost, aux = solve(x, safe[:, a_idx], safe[:, b_idx], p_init, eps)
     results.append((cost, *aux))
   costs, potentials, converged, iterations = (
-      jnp.concatenate(parts) for parts in zip(*results)
+      jnp.concatenate(parts) for parts in zip(*results, strict=True)
   )
   pairs, to_pooled = _divergences(
       costs, cross, selves, num_classes, num_groups, reduction

@@ -2,10 +2,10 @@
 
 import jax
 import numpy as np
+from registry import Case
 
 from fairjax._mmd import mmd_penalty
 from fairjax._sinkhorn import sinkhorn_penalty
-from registry import Case
 
 
 def _groups(rng, n, num_groups, absent):

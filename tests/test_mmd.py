@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from fairjax import _mmd
+from fairjax import _kernels
 from fairjax._mmd import mmd_penalty
 
 # ----------------------------------------------------------------------------
@@ -39,7 +39,8 @@ def _ref_term(x, wx, y, wy, kernel, bandwidth, unbiased, same):
 def _ref_mmd2(x, wx, y, wy, kernel, bandwidth, unbiased):
   def t(a, wa, b, wb, same):
     return _ref_term(a, wa, b, wb, kernel, bandwidth, unbiased, same)
-  return t(x, wx, x, wx, True) + t(y, wy, y, wy, True) - 2 * t(x, wx, y, wy, False)
+  return (t(x, wx, x, wx, True) + t(y, wy, y, wy, True)
+          - 2 * t(x, wx, y, wy, False))
 
 
 def _ref_penalty(x, s, y, w, *, num_groups, notion, kernel, bandwidth,
@@ -195,9 +196,9 @@ def test_tiled_gram_matches_full_matrix(enable_x64, monkeypatch):
     cols = jnp.asarray(rng.uniform(size=(23, 4)))
     scales = jnp.asarray([0.8, 1.6])
     for kernel in ("gaussian", "laplace", "energy"):
-      full = _mmd.kernel_gram(x, cols, kernel, scales)
-      monkeypatch.setattr(_mmd, "_TILE", 5)  # 5 tiles, the last one padded
-      tiled = _mmd.kernel_gram(x, cols, kernel, scales)
+      full = _kernels.kernel_gram(x, cols, kernel, scales)
+      monkeypatch.setattr(_kernels, "_TILE", 5)  # 5 tiles, the last one padded
+      tiled = _kernels.kernel_gram(x, cols, kernel, scales)
       monkeypatch.undo()
       k = _ref_kernel(np.asarray(x), np.asarray(x), kernel, (0.8, 1.6))
       want = np.asarray(cols).T @ k @ np.asarray(cols)
@@ -232,7 +233,7 @@ def test_median_bandwidth_is_the_weighted_median_distance(enable_x64):
   d = cdist(x, x)[np.triu_indices(15, k=1)]
   srt = np.sort(d)
   want = srt[np.searchsorted(np.arange(1, len(d) + 1), 0.5 * len(d))]
-  got = _mmd.weighted_median_distance(jnp.asarray(x), jnp.ones(15))
+  got = _kernels.weighted_median_distance(jnp.asarray(x), jnp.ones(15))
   np.testing.assert_allclose(float(got), want, rtol=1e-12)
   np.testing.assert_allclose(
       mmd_penalty(x, sensitive_features=s, bandwidth="median"),
@@ -353,7 +354,7 @@ def test_input_is_not_mutated():
   x, s, _, w = _data(np.random.default_rng(15))
   copies = [a.copy() for a in (x, s, w)]
   mmd_penalty(x, sensitive_features=s, sample_weight=w, bandwidth="median")
-  for a, b in zip((x, s, w), copies):
+  for a, b in zip((x, s, w), copies, strict=True):
     np.testing.assert_array_equal(a, b)
 
 
