@@ -19,6 +19,7 @@ separately.
 """
 
 import argparse
+import functools
 import statistics
 import time
 import warnings
@@ -112,11 +113,11 @@ def main():
     first = time.perf_counter() - t0
     np.testing.assert_allclose(got, ref, atol=1e-6)
     np.testing.assert_allclose(fairjax_pair(y, p, s, G), ref, atol=1e-6)
-    fns = {"fairjax audit": lambda: fairjax_audit(y, p, s, G),
-           "fairjax 2 calls": lambda: fairjax_pair(y, p, s, G),
-           "numpy bincount": lambda: numpy_single_pass(y, p, s, G)}
+    fns = {"fairjax audit": functools.partial(fairjax_audit, y, p, s, G),
+           "fairjax 2 calls": functools.partial(fairjax_pair, y, p, s, G),
+           "numpy bincount": functools.partial(numpy_single_pass, y, p, s, G)}
     if dtype is np.int64:
-      fns["fairlearn"] = lambda: fairlearn_pair(y, p, s, G)
+      fns["fairlearn"] = functools.partial(fairlearn_pair, y, p, s, G)
     med = interleaved(fns, args.reps)
     for k, v in med.items():
       print(f"{k:>16}: {v * 1e3:9.2f} ms")
@@ -146,8 +147,9 @@ def main():
     jax.block_until_ready(fairjax.bootstrap_ci(
         metric, y, pred, sensitive_features=s, key=key, n_boot=1000))
     first = time.perf_counter() - t0
-    med = statistics.median(timeit(lambda m=metric, q=pred: fairjax.bootstrap_ci(
-        m, y, q, sensitive_features=s, key=key, n_boot=1000), 3))
+    run = functools.partial(fairjax.bootstrap_ci, metric, y, pred,
+                            sensitive_features=s, key=key, n_boot=1000)
+    med = statistics.median(timeit(run, 3))
     fj[name] = med
     print(f"{name:>16}: fairjax {med:8.3f} s (compile {first - med:.2f} s)")
 

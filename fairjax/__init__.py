@@ -1,4 +1,4 @@
-"""fairjax: differentiable fairness risks, transforms and audit metrics in JAX."""
+"""fairjax: differentiable fairness risks, transforms and audit metrics."""
 
 from fairjax._barycenter import (
     BarycenterState,
@@ -34,7 +34,6 @@ from fairjax._linear import (
     fit_linear_svm,
     fit_logistic_regression,
 )
-from fairjax._state_io import load_state, save_state
 from fairjax._metrics import (
     AuditResult,
     GroupStatistics,
@@ -47,6 +46,9 @@ from fairjax._metrics import (
     ks_distance,
     mean_gap_penalty,
 )
+from fairjax._mmd import mmd_penalty
+from fairjax._sinkhorn import SinkhornDiagnostics, sinkhorn_penalty
+from fairjax._state_io import load_state, save_state
 
 __version__ = "0.1.0"
 
@@ -65,6 +67,9 @@ __all__ = (
     "BootstrapResult",
     # Penalties
     "mean_gap_penalty",
+    "mmd_penalty",
+    "sinkhorn_penalty",
+    "SinkhornDiagnostics",
     # In-processing: the linear orthogonality constraint (FERM)
     "ferm_direction",
     "orthogonality_penalty",

@@ -52,7 +52,9 @@ def as_array(x: ArrayLike, name: str) -> jax.Array | np.ndarray:
   try:
     arr = np.asarray(x)
   except Exception as e:  # ragged lists and other non-array input
-    raise TypeError(f"`{name}` must be array-like, got {type(x).__name__}.") from e
+    raise TypeError(
+        f"`{name}` must be array-like, got {type(x).__name__}."
+    ) from e
   if arr.dtype == object or arr.dtype.kind in "USM":
     raise TypeError(
         f"`{name}` must be numeric, got an array of dtype {arr.dtype}. Encode "
@@ -209,7 +211,9 @@ def label_conditions(labels: jax.Array | None, notion: str, n: int, dtype):
   if notion == "demographic_parity":
     return jnp.ones((1, n), dtype)
   if labels is None:
-    raise ValueError(f"notion={notion!r} conditions on the label: pass `labels`.")
+    raise ValueError(
+        f"notion={notion!r} conditions on the label: pass `labels`."
+    )
   y = jnp.asarray(labels, dtype)
   if notion == "equal_opportunity":
     return y[None]
@@ -254,7 +258,8 @@ def notion_weights(
   dtype = dtype or float_dtype(sample_weight)
   w = check_sample_weight(sample_weight, n, dtype)
   cond = label_conditions(labels, notion, n, dtype)
-  return cond[:, :, None] * membership(s, num_groups, w, dtype)[None], num_groups
+  member = membership(s, num_groups, w, dtype)
+  return cond[:, :, None] * member[None], num_groups
 
 
 def safe_divide(num: jax.Array, den: jax.Array, fill=jnp.nan) -> jax.Array:
@@ -290,9 +295,12 @@ def group_means(
 
 
 def _narrow_ints(x):
-  """Casts a host int64 array to int8 or int32 with numpy (much faster than
-  JAX's own conversion, and less to read); ``None`` if a value would wrap
-  around (such values are invalid ids and labels, reported by the checks)."""
+  """Casts a host int64 array to int8 or int32 with numpy.
+
+  Much faster than JAX's own conversion, and less to read; ``None`` if a
+  value would wrap around (such values are invalid ids and labels, reported
+  by the checks).
+  """
   if isinstance(x, np.ndarray) and x.dtype.kind in "iu" and x.itemsize > 4:
     # One reduction: the OR of all values is in [0, 2^k) iff every value is.
     bits = np.bitwise_or.reduce(x) if x.size else 0
@@ -316,8 +324,11 @@ def _is_binary(v: jax.Array) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("num_groups", "dtype"))
 def _cell_kernel(s, y_true, y_pred, w, num_groups, dtype):
-  """Counts per cell in one compiled pass; invalid rows (an id out of range,
-  a non-binary label) go to an extra last bin whose count flags them."""
+  """Counts per cell in one compiled pass.
+
+  Invalid rows (an id out of range, a non-binary label) go to an extra last
+  bin whose count flags them.
+  """
   s = s.astype(jnp.int32)
   valid = (s >= 0) & (s < num_groups) & _is_binary(y_true) & _is_binary(y_pred)
   k = 4 * num_groups
@@ -427,6 +438,7 @@ def encode_groups(*columns: Sequence) -> GroupEncoding:
     codes.append(inv.reshape(-1))
   combos, ids = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
   names = tuple(
-      tuple(u[k].item() for u, k in zip(uniques, row)) for row in combos
+      tuple(u[k].item() for u, k in zip(uniques, row, strict=True))
+      for row in combos
   )
   return GroupEncoding(ids.reshape(-1).astype(np.int32), len(names), names)

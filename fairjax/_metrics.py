@@ -1,4 +1,4 @@
-r"""Audit metrics with fairlearn's names, plus a differentiable mean-gap penalty.
+r"""Audit metrics with fairlearn's names, and a differentiable mean-gap penalty.
 
 The rate metrics (demographic parity, equal opportunity, equalized odds) are
 functions of one ``[G, 2, 2]`` table of weighted counts per (group, true
@@ -21,9 +21,8 @@ it instead.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -77,7 +76,8 @@ def _rates(cells: jax.Array, kind: str) -> tuple[jax.Array, jax.Array]:
     num, den = cells[:, 1, 1], cells[:, 1, :].sum(-1)
   else:  # fpr
     num, den = cells[:, 0, 1], cells[:, 0, :].sum(-1)
-  return _groups.safe_divide(num, den), _groups.safe_divide(num.sum(), den.sum())
+  pooled = _groups.safe_divide(num.sum(), den.sum())
+  return _groups.safe_divide(num, den), pooled
 
 
 def _difference(rates: jax.Array, overall: jax.Array, method: str) -> jax.Array:
@@ -383,9 +383,11 @@ def audit(
 
 
 def _group_cdfs(cum, total, totals):
-  """Group CDFs from cumulative counts; a group without mass gets the pooled
-  CDF, which lies between the present groups' CDFs and so leaves their
-  spread unchanged."""
+  """Group CDFs from cumulative counts.
+
+  A group without mass gets the pooled CDF, which lies between the present
+  groups' CDFs and so leaves their spread unchanged.
+  """
   present = totals > 0
   pooled = total / jnp.maximum(totals.sum(), 1)
   return jnp.where(present, cum / jnp.where(present, totals, 1), pooled)

@@ -124,6 +124,7 @@ def run_audit(y_true, y_pred, groups, *, sample_weight=None, group_names=None,
 
 
 def format_report(report: dict, title: str) -> str:
+  """The audit report as an aligned text table."""
   pct = f"{report['level']:.0%}"
   lines = [title, f"rows: {report['rows']:,}   accuracy: "
            f"{report['accuracy']:.4f}   threshold: {report['threshold']}", "",
@@ -184,6 +185,7 @@ def _reproduce(args, rest: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+  """Runs the ``fairjax`` command line; returns the exit status."""
   parser = argparse.ArgumentParser(prog="fairjax", description=__doc__,
                                    formatter_class=argparse.RawTextHelpFormatter)
   sub = parser.add_subparsers(dest="command", required=True)

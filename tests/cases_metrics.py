@@ -4,9 +4,9 @@ import functools
 
 import jax
 import numpy as np
+from registry import Case
 
 import fairjax
-from registry import Case
 
 N, G = 40, 3
 

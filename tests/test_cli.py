@@ -16,7 +16,7 @@ def _write_csv(path, rng, n=300):
   score = np.clip(rng.random(n) * 0.6 + 0.3 * y + 0.1 * (s == "a"), 0, 1)
   with open(path, "w") as f:
     f.write("label,score,grp\n")
-    for row in zip(y, score, s):
+    for row in zip(y, score, s, strict=True):
       f.write(f"{row[0]},{row[1]:.6f},{row[2]}\n")
   return y, score, s
 

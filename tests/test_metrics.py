@@ -40,7 +40,8 @@ def test_rate_metrics_match_fairlearn(num_groups, weighted, enable_x64):
   s, y, p = _problem(rng, 400, num_groups)
   w = rng.random(400) if weighted else None
   for name in RATE_METRICS:
-    aggs = ["worst_case", "mean"] if name == "equalized_odds_difference" else [None]
+    eodds = name == "equalized_odds_difference"
+    aggs = ["worst_case", "mean"] if eodds else [None]
     for method in ["between_groups", "to_overall"]:
       for agg in aggs:
         kw = dict(method=method, sample_weight=w)
@@ -310,7 +311,8 @@ def test_mean_gap_preserves_dtype(dtype):
 
 def test_mean_gap_float64(enable_x64):
   scores = jnp.linspace(0, 1, 10, dtype=jnp.float64)
-  out = fairjax.mean_gap_penalty(scores, sensitive_features=np.array([0, 1] * 5))
+  s = np.array([0, 1] * 5)
+  out = fairjax.mean_gap_penalty(scores, sensitive_features=s)
   assert out.dtype == jnp.float64
 
 

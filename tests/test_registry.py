@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.test_util import check_grads
-
 from registry import Case
 
 CASES: list[Case] = []
@@ -22,7 +21,7 @@ _ids = [c.name for c in CASES]
 def _assert_tree_close(a, b, case):
   la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
   assert len(la) == len(lb)
-  for x, y in zip(la, lb):
+  for x, y in zip(la, lb, strict=True):
     np.testing.assert_allclose(
         np.asarray(x, np.float64), np.asarray(y, np.float64),
         rtol=case.rtol, atol=case.atol, equal_nan=True,
@@ -36,8 +35,9 @@ def _scalar(out):
 
 def _float64(arrays):
   return tuple(
-      np.asarray(a, np.float64) if np.issubdtype(np.asarray(a).dtype, np.floating)
-      else a for a in arrays
+      np.asarray(a, np.float64)
+      if np.issubdtype(np.asarray(a).dtype, np.floating) else a
+      for a in arrays
   )
 
 
@@ -60,7 +60,7 @@ def test_vmap_matches_loop(case):
   batched = jax.tree.map(lambda *xs: np.stack(xs), *problems)
   out = jax.vmap(fn)(*batched)
   for i, p in enumerate(problems):
-    _assert_tree_close(jax.tree.map(lambda x: x[i], out), fn(*p), case)
+    _assert_tree_close(jax.tree.map(lambda x, i=i: x[i], out), fn(*p), case)
 
 
 @pytest.mark.parametrize("case", CASES, ids=_ids)
@@ -87,7 +87,7 @@ def test_gradients_finite(case, absent):
 
   def loss(*diff):
     full = list(arrays)
-    for i, d in zip(case.grad_argnums, diff):
+    for i, d in zip(case.grad_argnums, diff, strict=True):
       full[i] = d
     return _scalar(case.fn(*full, **static))
 
@@ -106,7 +106,7 @@ def test_check_grads_float64(case, enable_x64):
 
   def loss(*diff):
     full = list(arrays)
-    for i, d in zip(case.grad_argnums, diff):
+    for i, d in zip(case.grad_argnums, diff, strict=True):
       full[i] = d
     return _scalar(case.fn(*full, **static))
 
