@@ -167,6 +167,7 @@ def bootstrap_ci(
 
   Examples:
     >>> import jax, numpy as np
+    >>> from fairjax import bootstrap_ci, demographic_parity_difference
     >>> rng = np.random.default_rng(0)
     >>> s = rng.integers(0, 2, 500)
     >>> y_pred = (rng.random(500) < 0.3 + 0.2 * s).astype(int)

@@ -169,7 +169,9 @@ def demographic_parity_difference(
     A scalar.
 
   Examples:
-    >>>     >>> demographic_parity_difference(
+    >>> import numpy as np
+    >>> from fairjax import demographic_parity_difference
+    >>> demographic_parity_difference(
     ...     np.zeros(4), np.array([1, 1, 0, 1]),
     ...     sensitive_features=np.array([0, 0, 1, 1])).item()
     0.5
@@ -369,7 +371,9 @@ def audit(
     An :class:`AuditResult`.
 
   Examples:
-    >>>     >>> r = audit(np.array([1, 0, 1, 1]), np.array([1, 0, 0, 1]),
+    >>> import numpy as np
+    >>> from fairjax import audit
+    >>> r = audit(np.array([1, 0, 1, 1]), np.array([1, 0, 0, 1]),
     ...           sensitive_features=np.array([0, 0, 1, 1]))
     >>> r.equal_opportunity_difference.item(), r.groups.count.tolist()
     (0.5, [2.0, 2.0])

@@ -264,7 +264,7 @@ def mmd_penalty(
     >>> z = jnp.array([[0.0], [0.1], [1.0], [1.2]])
     >>> s = jnp.array([0, 0, 1, 1])
     >>> round(float(mmd_penalty(z, sensitive_features=s)), 4)
-    0.5417
+    0.8344
 
   References:
     `Oneto et al., Exploiting MMD and Sinkhorn Divergences for Fair and

@@ -18,19 +18,21 @@ import pytest
 from fairjax._sinkhorn import SinkhornDiagnostics, sinkhorn_penalty
 
 # ----------------------------------------------------------------------------
-# An independent reference from POT's converged log-domain plans, on the
-# boolean-indexed groups: OT = <P, C> + eps KL(P | a x b),
-# S = OT(a, b) - OT(a, a)/2 - OT(b, b)/2.
-# (POT's own divergence function omits the entropic term and clips at 0.)
+# An independent reference from POT's converged plans, on the boolean-indexed
+# groups: OT = <P, C> + eps KL(P | a x b), S = OT(a, b) - OT(a, a)/2 -
+# OT(b, b)/2. (POT's own divergence function omits the entropic term and
+# clips at 0.) POT's default kernel-mode solver gives the same plans as its
+# log-domain one here (costs / epsilon stay far from float64 underflow) at a
+# tenth of the time.
 
 
 def _ot_eps(x, y, a, b, eps):
   cost = ot.dist(x, y)  # squared Euclidean
-  plan, log = ot.sinkhorn(a, b, cost, eps, method="sinkhorn_log", stopThr=1e-8,
-                          numItermax=1000, log=True, warn=False)
-  # Plain alternating Sinkhorn oscillates on some self terms OT(a, a) and
-  # stalls near a marginal error of 1e-6 (hence 1,000 iterations at most);
-  # 1e-5 is far inside the 1e-3 tolerance of the comparison.
+  plan, log = ot.sinkhorn(a, b, cost, eps, stopThr=1e-9, numItermax=3000,
+                          log=True, warn=False)
+  # Alternating Sinkhorn converges slowly on some self terms OT(a, a)
+  # (hence 3,000 iterations at most); a marginal error of 1e-5 is far inside
+  # the 1e-3 tolerance of the comparisons.
   assert log["err"][-1] < 1e-5, log["err"][-1]
   ab = np.outer(a, b)
   m = plan > 0
