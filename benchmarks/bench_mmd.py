@@ -7,14 +7,15 @@ Measured in one process with interleaved repetitions (medians; the machine
 is shared, only ratios mean anything):
 
 1. The machine's float32 GEMM rate (jitted and numpy 2048^3 products, the
-   better of the two).
+   better of the two), interleaved with the runs of 2.
 2. Exact biased MMD^2 between two groups of ``n`` points in ``d``
    dimensions, Gaussian kernel: fairjax ``mmd_penalty`` (jitted; value, and
    value + gradient), a plain jitted version of the same full-batch formula
    ``(a - b)^T K (a - b)`` (the whole kernel matrix at once), numpy and
-   PyTorch CPU (``torch.cdist``) versions of the textbook formula
-   ``mean K_xx + mean K_yy - 2 mean K_xy``. The GEMM fraction counts the
-   nominal ``2 (2n)^2 d`` flops of the batch's distance matrix.
+   PyTorch CPU (``torch.cdist``; value, and value + gradient by autograd)
+   versions of the textbook formula ``mean K_xx + mean K_yy - 2 mean K_xy``.
+   The GEMM fraction counts the nominal ``2 (2n)^2 d`` flops of the batch's
+   distance matrix (fairjax evaluates only its upper triangle).
 3. Random-features MMD (``estimator="random_features"``, default 1,024
    orthogonal features) vs exact at ``--rff-n`` points: speed ratio and
    relative error over 5 keys.
@@ -55,15 +56,17 @@ def timed(runs, reps):
   return {k: statistics.median(v) for k, v in times.items()}, first
 
 
-def gemm_rate(reps):
+def gemm_runs():
+  """Jitted and numpy float32 2048^3 products, timed with the others."""
   m = 2048
   rng = np.random.default_rng(0)
   a = rng.normal(size=(m, m)).astype(np.float32)
   b = rng.normal(size=(m, m)).astype(np.float32)
   ja, jb = jnp.asarray(a), jnp.asarray(b)
   mm = jax.jit(jnp.matmul)
-  med, _ = timed({"jax": lambda: mm(ja, jb), "numpy": lambda: a @ b}, reps)
-  return {k: 2 * m**3 / v for k, v in med.items()}
+  runs = {"jax f32 GEMM 2048^3": lambda: mm(ja, jb),
+          "numpy f32 GEMM 2048^3": lambda: a @ b}
+  return runs, 2 * m**3
 
 
 def numpy_mmd(x0, x1, bandwidth):
@@ -76,14 +79,26 @@ def numpy_mmd(x0, x1, bandwidth):
   return kmean(x0, x0) + kmean(x1, x1) - 2 * kmean(x0, x1)
 
 
-def torch_mmd(x0, x1, bandwidth):
-  """Textbook biased MMD^2 with torch.cdist."""
-
+def _torch_mmd(x0, x1, bandwidth):
   def kmean(a, b):
     return torch.exp(-torch.cdist(a, b) ** 2 / (2 * bandwidth**2)).mean()
 
+  return kmean(x0, x0) + kmean(x1, x1) - 2 * kmean(x0, x1)
+
+
+def torch_mmd(x0, x1, bandwidth):
+  """Textbook biased MMD^2 with torch.cdist."""
   with torch.no_grad():
-    return float(kmean(x0, x0) + kmean(x1, x1) - 2 * kmean(x0, x1))
+    return float(_torch_mmd(x0, x1, bandwidth))
+
+
+def torch_mmd_grad(x0, x1, bandwidth):
+  """The same with autograd: value and gradient in both groups' points."""
+  x0 = x0.detach().requires_grad_(True)
+  x1 = x1.detach().requires_grad_(True)
+  value = _torch_mmd(x0, x1, bandwidth)
+  value.backward()
+  return float(value.detach()), x0.grad, x1.grad
 
 
 def plain_jitted(bandwidth):
@@ -117,14 +132,21 @@ def exact_section(args):
       "plain jitted full matrix (value)": lambda: plain(xj, aj),
       "numpy textbook (value)": lambda: numpy_mmd(x0, x1, bw),
   }
+  gemm, gemm_flops = gemm_runs()
+  runs.update(gemm)
   if torch is not None:
     torch.set_num_threads(2)
     t0, t1 = torch.from_numpy(x0), torch.from_numpy(x1)
     runs["torch.cdist textbook (value)"] = lambda: torch_mmd(t0, t1, bw)
+    runs["torch.cdist textbook (value+grad)"] = lambda: torch_mmd_grad(
+        t0, t1, bw)
   med, first = timed(runs, args.reps)
+  rates = {k: gemm_flops / med.pop(k) for k in gemm}
+  for k in gemm:
+    del runs[k], first[k]
   vals = {k: float(jax.tree.leaves(fn())[0]) for k, fn in runs.items()}
   flops = 2 * (2 * n) ** 2 * d
-  return runs, vals, med, first, flops
+  return runs, vals, med, first, flops, rates
 
 
 def rff_section(args):
@@ -158,12 +180,13 @@ def main():
   parser.add_argument("--skip-rff", action="store_true")
   args = parser.parse_args()
 
-  rates = gemm_rate(args.reps)
+  print(f"versions: jax {jax.__version__}, numpy {np.__version__}, torch "
+        f"{torch.__version__ if torch is not None else 'not installed'} "
+        "(2 threads)")
+  runs, vals, med, first, flops, rates = exact_section(args)
   rate = max(rates.values())
-  print("float32 GEMM 2048^3: " + ", ".join(
+  print("float32 GEMM rate, timed with the runs below: " + ", ".join(
       f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in rates.items()))
-
-  runs, vals, med, first, flops = exact_section(args)
   fj = med["fairjax mmd_penalty (value)"]
   print(f"\nExact MMD^2, 2 x {args.n} points, d = {args.d}, Gaussian kernel "
         f"(bandwidth {args.bandwidth}); {args.reps} interleaved repetitions")

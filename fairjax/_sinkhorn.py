@@ -46,7 +46,7 @@ with warnings.catch_warnings():
   warnings.filterwarnings(
       "ignore", "JAXopt is no longer maintained", DeprecationWarning
   )
-  from ott.geometry import pointcloud
+  from ott.geometry import geometry
   from ott.problems.linear import linear_problem
   from ott.solvers.linear import (
       acceleration,
@@ -126,29 +126,33 @@ def _solver(
 
 
 def _batched_solver(*, differentiation, solve_items, **config):
-  """``solve(x, a [n, P], b [n, P], init, eps)``: ``P`` problems, vmapped.
+  """``solve(cost, a [n, P], b [n, P], init, eps)``: ``P`` problems, vmapped.
 
-  Returns the costs ``[P]`` and the diagnostics. With ``"implicit"`` the
-  solver never sees a gradient: :func:`_semi_dual_cost` differentiates the
-  cost at the frozen potential (the envelope theorem); with ``"unroll"`` the
-  potential is differentiated through every Sinkhorn iteration.
+  Returns the costs ``[P]`` and the diagnostics. The problems share the cost
+  matrix of the batch, computed once (ott's point clouds recompute it at
+  every iteration). With ``"implicit"`` the solver never sees a gradient:
+  :func:`_semi_dual_cost` differentiates the cost at the frozen potential
+  (the envelope theorem); with ``"unroll"`` the potential is differentiated
+  through every Sinkhorn iteration.
   """
   solver = _solver(solve_kwargs=dict(solve_items), **config)
   solve = _under_ott_promotion(functools.partial(_solve, solver=solver))
 
-  def one(x, a, b, init, eps):
-    x_solve = x if differentiation == "unroll" else jax.lax.stop_gradient(x)
-    g, aux = solve(x_solve, a, b, init, eps)
-    return _semi_dual_cost(x, a, b, g, eps), aux
+  def batched(cost, a, b, init, eps):
+    cost_solve = cost
+    if differentiation != "unroll":
+      cost_solve = jax.lax.stop_gradient(cost)
 
-  def batched(x, a, b, init, eps):
-    axes = (None, 1, 1, None if init is None else 0, None)
-    return jax.vmap(one, axes)(x, a, b, init, eps)
+    def one(a, b, init):
+      g, aux = solve(cost_solve, a, b, init, eps)
+      return _semi_dual_cost(cost, a, b, g, eps), aux
+
+    return jax.vmap(one, (1, 1, None if init is None else 0))(a, b, init)
 
   return batched
 
 
-def _semi_dual_cost(x, a, b, g, eps):
+def _semi_dual_cost(c, a, b, g, eps):
   r""":math:`\mathrm{OT}_\varepsilon(a, b)` from ott's potential ``g``.
 
   With ott's convention :math:`P_{ij} = \exp((f_i + g_j - C_{ij})/\varepsilon)`,
@@ -163,10 +167,9 @@ def _semi_dual_cost(x, a, b, g, eps):
 
   Unlike the full dual, this stays finite when float32 potentials are far
   less accurate than ``epsilon`` (costs of ``1e8`` at ``epsilon = 0.1``), and
-  its gradient in ``x`` at a frozen ``g`` is :math:`\langle P, \partial C
-  \rangle`, the envelope-theorem gradient of the converged cost.
+  its gradient in the cost matrix ``c`` at a frozen ``g`` is the plan
+  :math:`P`, the envelope-theorem gradient of the converged cost.
   """
-  c = sq_distances(x, x, same=True)
   on_b = b > 0
   g = jnp.where(on_b, g, -jnp.inf)
   f = -eps * jax.nn.logsumexp((g[None, :] - c) / eps, axis=1)
@@ -216,14 +219,14 @@ def _under_ott_promotion(fn):
 
 
 def _solve(
-    x: jax.Array, a: jax.Array, b: jax.Array, init, epsilon: jax.Array,
+    cost: jax.Array, a: jax.Array, b: jax.Array, init, epsilon: jax.Array,
     *, solver: sinkhorn.Sinkhorn,
 ):
-  """Solves ``OT_eps(a, b)`` on the point cloud ``x`` with ott-jax.
+  """Solves ``OT_eps(a, b)`` for the cost matrix ``cost`` with ott-jax.
 
   Returns ``(g, (potentials [2, n], converged, iterations))``.
   """
-  geom = pointcloud.PointCloud(x, epsilon=epsilon)
+  geom = geometry.Geometry(cost_matrix=cost, epsilon=epsilon)
   prob = linear_problem.LinearProblem(geom, a=a, b=b)
   if init is not None:
     f, g = jax.lax.stop_gradient(init)
@@ -410,6 +413,7 @@ def _sinkhorn(
   fallback = _groups.safe_divide(mass, mass.sum(), 1 / n)
   safe = jnp.where(present[None, :], cols, fallback[:, None])
 
+  cost = sq_distances(x, x, same=True)
   results = []
   for sym, a_idx, b_idx, offset in (
       (False, cross[:, 0], cross[:, 1], 0),
@@ -425,8 +429,8 @@ def _sinkhorn(
         symmetric=sym, differentiation=differentiation, threshold=threshold,
         max_iterations=max_iterations, solve_items=solve_items,
     )
-    cost, aux = solve(x, safe[:, a_idx], safe[:, b_idx], p_init, eps)
-    results.append((cost, *aux))
+    values, aux = solve(cost, safe[:, a_idx], safe[:, b_idx], p_init, eps)
+    results.append((values, *aux))
   costs, potentials, converged, iterations = (
       jnp.concatenate(parts) for parts in zip(*results, strict=True)
   )

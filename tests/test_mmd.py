@@ -11,6 +11,8 @@ from scipy.spatial.distance import cdist
 from fairjax import _kernels
 from fairjax._mmd import mmd_penalty
 
+_median = jax.jit(_kernels.weighted_median_distance)
+
 # ----------------------------------------------------------------------------
 # An independent reference: boolean indexing, explicit pairs, float64 numpy.
 
@@ -158,20 +160,20 @@ def test_scores_are_one_dimensional_points(enable_x64):
   )
 
 
-def test_callable_kernel_matches_builtin(enable_x64):
-  x, s, _, _ = _data(np.random.default_rng(3))
+def test_callable_kernel_matches_reference(enable_x64):
+  x, s, y, _ = _data(np.random.default_rng(3))
 
   def gaussian(a, b):
     return jnp.exp(-jnp.sum((a - b) ** 2) / (2 * 0.7**2))
 
   for estimator in ("biased", "unbiased"):
-    np.testing.assert_allclose(
-        mmd_penalty(x, sensitive_features=s, kernel=gaussian,
-                    estimator=estimator),
-        mmd_penalty(x, sensitive_features=s, bandwidth=0.7,
-                    estimator=estimator),
-        rtol=1e-10,
-    )
+    want = _ref_penalty(x, s, y, None, num_groups=3,
+                        notion="demographic_parity", kernel="gaussian",
+                        bandwidth=0.7, estimator=estimator,
+                        reduction="pairwise")
+    got = mmd_penalty(x, sensitive_features=s, kernel=gaussian,
+                      estimator=estimator)
+    np.testing.assert_allclose(float(got), want, rtol=1e-10)
 
 
 def test_zero_on_identical_groups_and_increasing_with_shift(enable_x64):
@@ -191,41 +193,43 @@ def test_zero_on_identical_groups_and_increasing_with_shift(enable_x64):
 
 def test_tiled_gram_matches_full_matrix(enable_x64, monkeypatch):
   rng = np.random.default_rng(5)
-  for d in (2, 12):  # direct distances, then the matrix-product form
+  scales = jnp.asarray([0.8, 1.6])
+  # Direct distances (d = 2), then the matrix-product form (d = 12).
+  for d, kernel in ((2, "gaussian"), (12, "laplace"), (12, "energy")):
     x = jnp.asarray(rng.normal(size=(23, d)))
     cols = jnp.asarray(rng.uniform(size=(23, 4)))
-    scales = jnp.asarray([0.8, 1.6])
-    for kernel in ("gaussian", "laplace", "energy"):
-      full = _kernels.kernel_gram(x, cols, kernel, scales)
-      monkeypatch.setattr(_kernels, "_TILE", 5)  # 5 tiles, the last one padded
-      tiled = _kernels.kernel_gram(x, cols, kernel, scales)
-      monkeypatch.undo()
-      k = _ref_kernel(np.asarray(x), np.asarray(x), kernel, (0.8, 1.6))
-      want = np.asarray(cols).T @ k @ np.asarray(cols)
-      np.testing.assert_allclose(full, want, rtol=1e-10, atol=1e-12)
-      np.testing.assert_allclose(tiled, want, rtol=1e-10, atol=1e-12)
+    k = _ref_kernel(np.asarray(x), np.asarray(x), kernel, (0.8, 1.6))
+    want = np.asarray(cols).T @ k @ np.asarray(cols)
+    for tile in (_kernels._TILE, 5):  # whole matrix; 5 tiles, one padded
+      monkeypatch.setattr(_kernels, "_TILE", tile)
+      # A fresh jit per tile size: the tile size is read while tracing.
+      got = jax.jit(lambda x, c, k=kernel: _kernels.kernel_gram(
+          x, c, k, scales))(x, cols)
+      np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12,
+                                 err_msg=f"{kernel}, tile {tile}")
 
 
 def test_random_features_approximate_the_exact_value():
   rng = np.random.default_rng(6)
-  n = 600
+  n = 400
   s = np.repeat([0, 1], n // 2)
   x = (rng.normal(size=(n, 4)) + 0.6 * s[:, None]).astype(np.float32)
-  key = jax.random.key(0)
+  kw = dict(sensitive_features=s, bandwidth=2.0)
   for kernel in ("gaussian", "laplace"):
-    exact = mmd_penalty(x, sensitive_features=s, kernel=kernel, bandwidth=2.0)
-    approx = mmd_penalty(x, sensitive_features=s, kernel=kernel, bandwidth=2.0,
-                         estimator="random_features", key=key,
-                         num_features=4096)
-    np.testing.assert_allclose(approx, exact, rtol=0.05)
-  again = mmd_penalty(x, sensitive_features=s, estimator="random_features",
-                      key=key)
-  other = mmd_penalty(x, sensitive_features=s, estimator="random_features",
-                      key=jax.random.key(1))
-  assert float(again) == float(
-      mmd_penalty(x, sensitive_features=s, estimator="random_features",
-                  key=key))
-  assert float(again) != float(other)
+    exact = float(mmd_penalty(x, kernel=kernel, **kw))
+
+    def approx(key, kernel=kernel):
+      return float(mmd_penalty(x, kernel=kernel, estimator="random_features",
+                               key=key, num_features=4096, **kw))
+
+    # The estimate averaged over keys (each within a few percent).
+    values = [approx(jax.random.key(i)) for i in range(4)]
+    np.testing.assert_allclose(np.mean(values), exact, rtol=0.03,
+                               err_msg=kernel)
+    np.testing.assert_allclose(values, exact, rtol=0.1, err_msg=kernel)
+    # The same key gives the same value; different keys differ.
+    assert approx(jax.random.key(0)) == values[0]
+    assert len(set(values)) == len(values)
 
 
 def test_median_bandwidth_is_the_weighted_median_distance(enable_x64):
@@ -233,7 +237,7 @@ def test_median_bandwidth_is_the_weighted_median_distance(enable_x64):
   d = cdist(x, x)[np.triu_indices(15, k=1)]
   srt = np.sort(d)
   want = srt[np.searchsorted(np.arange(1, len(d) + 1), 0.5 * len(d))]
-  got = _kernels.weighted_median_distance(jnp.asarray(x), jnp.ones(15))
+  got = _median(jnp.asarray(x), jnp.ones(15))
   np.testing.assert_allclose(float(got), want, rtol=1e-12)
   np.testing.assert_allclose(
       mmd_penalty(x, sensitive_features=s, bandwidth="median"),
@@ -246,93 +250,80 @@ def test_sample_weight_zero_rows_are_padding(enable_x64):
   pad_x = np.concatenate([x, 1e3 * np.ones((5, 3))])
   pad_s = np.concatenate([s, [0, 1, 2, 0, 1]])
   pad_w = np.concatenate([w, np.zeros(5)])
+  copies = [a.copy() for a in (pad_x, pad_s, pad_w)]
   for estimator in ("biased", "unbiased"):
-    np.testing.assert_allclose(
-        mmd_penalty(pad_x, sensitive_features=pad_s, sample_weight=pad_w,
-                    estimator=estimator, kernel="laplace"),
-        mmd_penalty(x, sensitive_features=s, sample_weight=w,
-                    estimator=estimator, kernel="laplace"),
-        rtol=1e-9,
-    )
+    kw = dict(estimator=estimator, kernel="laplace", bandwidth=1.0)
+    got = mmd_penalty(pad_x, sensitive_features=pad_s, sample_weight=pad_w,
+                      **kw)
+    want = _ref_penalty(x, s, y, w, num_groups=3, notion="demographic_parity",
+                        reduction="pairwise", **kw)
+    np.testing.assert_allclose(float(got), want, rtol=1e-9)
+  for a, b in zip((pad_x, pad_s, pad_w), copies, strict=True):
+    np.testing.assert_array_equal(a, b)  # the inputs are not mutated
 
 
-@pytest.mark.parametrize("reduction", ["pairwise", "vs_pooled", "max"])
-def test_absent_group_contributes_nothing(reduction):
-  x, s, _, _ = _data(np.random.default_rng(9), num_groups=2)
-  x = x.astype(np.float32)
-  kw = dict(reduction=reduction, estimator="unbiased")
-  with_absent = mmd_penalty(x, sensitive_features=s, num_groups=4, **kw)
-  np.testing.assert_allclose(
-      with_absent, mmd_penalty(x, sensitive_features=s, num_groups=2, **kw),
-      rtol=1e-5, atol=1e-7,
-  )
-  grad = jax.grad(lambda z: mmd_penalty(z, sensitive_features=s, num_groups=4,
-                                        **kw))(x)
-  assert np.all(np.isfinite(grad))
+# Minibatch edge cases, one compiled value-and-gradient per configuration:
+# every kernel and estimator, every reduction, four groups of which one is
+# always absent, the median bandwidth (gradient stopped).
+@pytest.mark.parametrize(
+    "kernel,estimator,reduction",
+    [("gaussian", "biased", "pairwise"), ("laplace", "unbiased", "vs_pooled"),
+     ("energy", "biased", "max"), ("linear", "unbiased", "pairwise"),
+     ("gaussian", "random_features", "max")],
+)
+def test_minibatch_edge_cases(kernel, estimator, reduction):
+  rng = np.random.default_rng(11)
+  s = np.array([0, 0, 0, 1, 1, 1, 2, 2])  # group 3 absent
+  kw = dict(kernel=kernel, estimator=estimator, reduction=reduction)
 
+  def f(z, s=s):
+    return mmd_penalty(z, sensitive_features=s, num_groups=4,
+                       bandwidth="median", key=jax.random.key(0), **kw)
 
-@pytest.mark.parametrize("estimator", ["biased", "unbiased", "random_features"])
-def test_one_group_gives_exactly_zero(estimator):
-  x = np.random.default_rng(10).normal(size=(8, 2)).astype(np.float32)
-  s = np.ones(8, np.int32)
+  value_and_grad = jax.value_and_grad(f)
+  near = rng.normal(size=(8, 3))
+  value, grad = value_and_grad(near.astype(np.float32))
+  assert np.all(np.isfinite(grad)) and np.any(grad != 0)
+  if estimator != "random_features":
+    # The absent group contributes nothing: the three present groups.
+    centred = jnp.asarray(near - near.mean(0), jnp.float32)
+    bandwidth = float(_median(centred, jnp.ones(8, jnp.float32)))
+    want = _ref_penalty(near, s, None, None, num_groups=3,
+                        notion="demographic_parity", bandwidth=bandwidth,
+                        **kw)
+    np.testing.assert_allclose(float(value), want, rtol=1e-4, atol=1e-6)
 
-  def f(z):
-    return mmd_penalty(z, sensitive_features=s, num_groups=3,
-                       estimator=estimator, key=jax.random.key(0))
+  for x in (
+      np.zeros((8, 3)),  # every distance zero
+      np.repeat(rng.normal(size=(4, 3)), 2, axis=0),  # duplicated points
+      1e4 * rng.normal(size=(8, 3)),  # magnitudes 1e4
+      near + 1e4,  # far from the origin
+  ):
+    far, grad = value_and_grad(x.astype(np.float32))
+    assert np.isfinite(far) and np.all(np.isfinite(grad)), x[0]
+  if not (kernel == "linear" and estimator == "unbiased"):
+    # Translation invariant: float32 keeps the value far from the origin.
+    np.testing.assert_allclose(float(far), float(value), rtol=1e-2)
 
-  value, grad = jax.value_and_grad(f)(x)
+  # One group present: exactly 0, with a zero gradient.
+  value, grad = value_and_grad(near.astype(np.float32), np.full(8, 1))
   assert float(value) == 0.0
   assert np.all(grad == 0)
 
 
-@pytest.mark.parametrize(
-    "kernel,estimator",
-    [("gaussian", "biased"), ("laplace", "unbiased"), ("energy", "biased"),
-     ("linear", "unbiased"), ("gaussian", "random_features")],
-)
-def test_no_nan_on_duplicates_and_large_magnitudes(kernel, estimator):
-  rng = np.random.default_rng(11)
-  s = np.array([0, 0, 0, 1, 1, 1, 2, 2])
-  cases = [
-      np.zeros((8, 3)),  # every distance zero
-      np.repeat(rng.normal(size=(4, 3)), 2, axis=0),  # duplicated points
-      1e4 * rng.normal(size=(8, 3)),  # magnitudes 1e4
-      1e4 + rng.normal(size=(8, 3)),  # far from the origin
-  ]
-  for x in cases:
-    x = x.astype(np.float32)
-
-    def f(z):
-      return mmd_penalty(z, sensitive_features=s, kernel=kernel,
-                         estimator=estimator, bandwidth="median",
-                         key=jax.random.key(0))
-
-    value, grad = jax.value_and_grad(f)(x)
-    assert np.isfinite(value) and np.all(np.isfinite(grad)), (kernel, x[0])
-
-
-def test_far_from_origin_keeps_accuracy():
-  rng = np.random.default_rng(12)
-  x = rng.normal(size=(16, 3))
-  s = np.arange(16) % 2
-  near = mmd_penalty(x.astype(np.float32), sensitive_features=s)
-  far = mmd_penalty((x + 1e4).astype(np.float32), sensitive_features=s)
-  np.testing.assert_allclose(far, near, rtol=1e-2)
-
-
-@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32, jnp.float64])
-def test_dtype_is_preserved(dtype, enable_x64):
+def test_dtype_is_preserved():
   x, s, _, _ = _data(np.random.default_rng(13))
-  z = jnp.asarray(x, dtype)
-  value = mmd_penalty(z, sensitive_features=s)
-  assert value.dtype == dtype
-  grad = jax.grad(lambda z: mmd_penalty(z, sensitive_features=s,
-                                        num_groups=3))(z)
-  assert grad.dtype == dtype
-  np.testing.assert_allclose(
-      np.float64(value), float(mmd_penalty(x, sensitive_features=s)),
-      rtol=2e-2 if dtype == jnp.bfloat16 else 1e-5,
-  )
+  want = mmd_penalty(x.astype(np.float32), sensitive_features=s)
+  # bfloat16 is computed in float32 (same compiled function) and cast back;
+  # float64 is checked against the reference above.
+  for dtype in (jnp.bfloat16, jnp.float32):
+    z = jnp.asarray(x, dtype)
+    value, grad = jax.value_and_grad(
+        lambda z: mmd_penalty(z, sensitive_features=s, num_groups=3))(z)
+    assert value.dtype == grad.dtype == dtype
+    np.testing.assert_allclose(
+        np.float32(value), want, rtol=2e-2 if dtype == jnp.bfloat16 else 1e-6,
+    )
 
 
 def test_equal_opportunity_ignores_negatives(enable_x64):
@@ -348,14 +339,6 @@ def test_equal_opportunity_ignores_negatives(enable_x64):
   parts = [mmd_penalty(x, sensitive_features=s, sample_weight=(y == k) * 1.0)
            for k in (0, 1)]
   np.testing.assert_allclose(eo, sum(parts), rtol=1e-12)
-
-
-def test_input_is_not_mutated():
-  x, s, _, w = _data(np.random.default_rng(15))
-  copies = [a.copy() for a in (x, s, w)]
-  mmd_penalty(x, sensitive_features=s, sample_weight=w, bandwidth="median")
-  for a, b in zip((x, s, w), copies, strict=True):
-    np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize(

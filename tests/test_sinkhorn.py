@@ -1,10 +1,10 @@
 """Sinkhorn penalty: against POT's converged plans, minibatch safety, options.
 
 Every distinct (shape, dtype, static option) compiles ott-jax's loops, which
-takes seconds on CPU: the tests share five configurations on purpose (float64
-pairwise / vs_pooled / equalized odds on 18 points, float32 value and
-gradient on 12 points, and its unrolled and warm-started variants), and each
-test reuses one of them for several checks.
+takes seconds on CPU: the tests share a few configurations on purpose
+(float64 pairwise, and equalized odds with vs_pooled, on 18 points; float32
+value and gradient on 12 points, and its warm-started and unrolled
+variants), and each test reuses one of them for several checks.
 """
 
 import itertools
@@ -102,21 +102,18 @@ def test_pairwise_matches_pot_reference(enable_x64):
   assert np.all(np.diff(values) > 0), values
 
 
-def test_vs_pooled_matches_pot_reference(enable_x64):
-  x, s, w = _three_groups(np.random.default_rng(3))
-  got = sinkhorn_penalty(x, sensitive_features=s, sample_weight=w,
-                         epsilon=0.5, reduction="vs_pooled", **_F64)
-  want = _ref_penalty(x, s, w, 3, 0.5, "vs_pooled")
-  np.testing.assert_allclose(float(got), want, rtol=1e-3)
-
-
-def test_equalized_odds_sums_the_label_classes(enable_x64):
+def test_equalized_odds_vs_pooled_matches_pot_reference(enable_x64):
+  # Both label classes and the group-vs-class problems in one configuration:
+  # the sum over the classes of the POT reference on each class.
   x, s, w = _three_groups(np.random.default_rng(4))
   y = np.arange(len(s)) // 3 % 2
   got = sinkhorn_penalty(x, sensitive_features=s, labels=y, sample_weight=w,
-                         notion="equalized_odds", epsilon=0.5, **_F64)
-  want = sum(_ref_penalty(x[y == k], s[y == k], w[y == k], 3, 0.5, "pairwise")
-             for k in (0, 1))
+                         notion="equalized_odds", reduction="vs_pooled",
+                         epsilon=0.5, **_F64)
+  want = sum(
+      _ref_penalty(x[y == k], s[y == k], w[y == k], 3, 0.5, "vs_pooled")
+      for k in (0, 1)
+  )
   np.testing.assert_allclose(float(got), want, rtol=1e-3)
 
 
@@ -126,14 +123,20 @@ _F32 = dict(num_groups=3, threshold=1e-3, max_iterations=5000)
 _S = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2], np.int32)
 
 
-def _value_and_grad(x, s=_S, epsilon=0.1, **kw):
+# Zero potentials are ott's own cold start (-inf where a point has no
+# weight): passing them always lets the warm-start test share the compiled
+# function; the float64 tests above and the registry run with init=None.
+_COLD = SinkhornDiagnostics(np.zeros((6, 2, 12), np.float32), None, None, None)
+
+
+def _value_and_grad(x, s=_S, epsilon=0.1, init=_COLD, **kw):
   def f(z):
     return sinkhorn_penalty(z, sensitive_features=s, epsilon=epsilon,
-                            **_F32, **kw)
+                            init=init, **_F32, **kw)
   return jax.value_and_grad(f, has_aux=kw.get("has_aux", False))(x)
 
 
-def test_absent_group_and_single_group():
+def _check_absent_group_and_single_group():
   rng = np.random.default_rng(5)
   x = rng.normal(size=(12, 2)).astype(np.float32)
   copy_x, copy_s = x.copy(), _S.copy()
@@ -154,7 +157,7 @@ def test_absent_group_and_single_group():
   np.testing.assert_array_equal(_S, copy_s)
 
 
-def test_no_nan_on_duplicates_and_large_magnitudes():
+def _check_no_nan_on_duplicates_and_large_magnitudes():
   rng = np.random.default_rng(6)
   for x in (
       np.zeros((12, 2)),
@@ -166,7 +169,7 @@ def test_no_nan_on_duplicates_and_large_magnitudes():
     assert np.isfinite(value) and np.all(np.isfinite(grad)), x[0]
 
 
-def test_stable_down_to_small_epsilon_and_dtypes():
+def _check_small_epsilon_and_dtypes():
   rng = np.random.default_rng(7)
   x = rng.normal(size=(12, 2)) + 0.5 * _S[:, None]
   x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
@@ -190,6 +193,13 @@ def test_stable_down_to_small_epsilon_and_dtypes():
   np.testing.assert_allclose(float(half), float(value), rtol=2e-2)
   np.testing.assert_allclose(np.asarray(half_grad, np.float32), grad,
                              rtol=0.05, atol=0.05 * np.abs(grad).max())
+
+
+def test_minibatch_safety():
+  # One test, so that one process compiles the shared configuration.
+  _check_absent_group_and_single_group()
+  _check_no_nan_on_duplicates_and_large_magnitudes()
+  _check_small_epsilon_and_dtypes()
 
 
 def test_warm_start_reuses_potentials():
