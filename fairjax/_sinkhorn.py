@@ -190,12 +190,11 @@ def _ott_promotion():
 def _under_ott_promotion(fn):
   """``fn(x, *rest)`` traced under ott's rules, differentiable in ``x`` only.
 
-  ott's own custom derivative rules (the implicit solver's forward pass, the
-  unrolled loop's backward pass) are traced lazily, when a transformation
-  reaches them, possibly after ``fn`` returned; owning the VJP keeps them
-  under the same configuration. The other arguments (marginals, ``epsilon``)
-  get zero cotangents: ott's gradients with respect to zero weights are NaN
-  by design.
+  ott's own custom derivative rule (the unrolled loop's backward pass) is
+  traced lazily, when a transformation reaches it, possibly after ``fn``
+  returned; owning the VJP keeps it under the same configuration. The other
+  arguments (marginals, ``epsilon``) get zero cotangents: ott's gradients
+  with respect to zero weights are NaN by design.
   """
 
   @jax.custom_vjp
