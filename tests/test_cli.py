@@ -76,3 +76,18 @@ def test_module_entry_point():
   r = subprocess.run([sys.executable, "-m", "fairjax", "--help"],
                      capture_output=True, text=True, check=True)
   assert "audit" in r.stdout
+
+
+def test_demo_compares_the_methods(tmp_path, capsys):
+  out = tmp_path / "d.json"
+  assert cli.main(["demo", "--dataset", "compas", "--steps", "30",
+                   "--json", str(out)]) == 0
+  rows = {r["method"]: r for r in json.loads(out.read_text())["rows"]}
+  assert "FERM" in capsys.readouterr().out
+  base = rows["logistic regression"]
+  assert 0.6 < base["accuracy"] < 0.75
+  # Each fairness method lowers the demographic-parity gap of the baseline.
+  for name, row in rows.items():
+    if name.startswith("+"):
+      assert row["demographic_parity_difference"] < (
+          0.5 * base["demographic_parity_difference"]), name
