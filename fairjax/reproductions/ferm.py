@@ -159,6 +159,33 @@ def _kernel_model(Xtr, ytr, str_, Xev, sev, C, gamma, fair):
                     > 0)
 
 
+def _split_loaders() -> dict:
+  """``{name: seed -> (X, y, s, X_test, y_test, s_test)}``, 70/30 splits.
+
+  Adult: the official preprocessing, train and test pooled then re-split;
+  German and COMPAS: their loaders' seeded splits.
+  """
+  from fairjax.datasets import load_adult, load_compas, load_german
+
+  def adult(seed):
+    d = load_adult()
+    X = np.concatenate([d.X_train, d.X_test])
+    y = np.concatenate([d.y_train, d.y_test])
+    s = np.concatenate([d.s_train, d.s_test])
+    perm = np.random.default_rng(seed).permutation(len(y))
+    tr, te = np.split(perm, [int(0.7 * len(y))])
+    return X[tr], y[tr], s[tr], X[te], y[te], s[te]
+
+  def from_loader(loader):
+    def load(seed):
+      d = loader(seed=seed)
+      return d.X_train, d.y_train, d.s_train, d.X_test, d.y_test, d.s_test
+    return load
+
+  return {"Adult": adult, "German": from_loader(load_german),
+          "COMPAS": from_loader(load_compas)}
+
+
 def _select_and_test(fit_predict, grid, X, y, s, Xt, yt, st, fair, rng, G):
   scores = []
   folds = _folds(len(y), 3, rng)
@@ -193,26 +220,7 @@ def part_b(quick: bool, num_splits: int, progress=None) -> list[dict]:
       apply_random_fourier_features,
       fit_random_fourier_features,
   )
-  from fairjax.datasets import load_adult, load_compas, load_german
-
-  def adult(seed):
-    d = load_adult()
-    X = np.concatenate([d.X_train, d.X_test])
-    y = np.concatenate([d.y_train, d.y_test])
-    s = np.concatenate([d.s_train, d.s_test])
-    perm = np.random.default_rng(seed).permutation(len(y))
-    cut = int(0.7 * len(y))
-    tr, te = perm[:cut], perm[cut:]
-    return X[tr], y[tr], s[tr], X[te], y[te], s[te]
-
-  def from_loader(loader):
-    def load(seed):
-      d = loader(seed=seed)
-      return d.X_train, d.y_train, d.s_train, d.X_test, d.y_test, d.s_test
-    return load
-
-  datasets = {"Adult": adult, "German": from_loader(load_german),
-              "COMPAS": from_loader(load_compas)}
+  datasets = _split_loaders()
   if quick:
     datasets = {"German": datasets["German"]}
   linear_grid = [0.01, 0.1, 1.0] if not quick else [0.1]
@@ -290,30 +298,11 @@ def _relaxed_linear_model(Xtr, ytr, str_, Xev, sev, cfg, fair):
 
 def part_eps(num_splits: int) -> list[dict]:
   """Baseline vs eps-relaxed linear FERM, two-step validation over (C, eps)."""
-  from fairjax.datasets import load_compas, load_german
-
-  def adult(seed):
-    from fairjax.datasets import load_adult
-    d = load_adult()
-    X = np.concatenate([d.X_train, d.X_test])
-    y = np.concatenate([d.y_train, d.y_test])
-    s = np.concatenate([d.s_train, d.s_test])
-    perm = np.random.default_rng(seed).permutation(len(y))
-    tr, te = np.split(perm, [int(0.7 * len(y))])
-    return X[tr], y[tr], s[tr], X[te], y[te], s[te]
-
-  def from_loader(loader):
-    def load(seed):
-      d = loader(seed=seed)
-      return d.X_train, d.y_train, d.s_train, d.X_test, d.y_test, d.s_test
-    return load
-
   cs = (0.01, 0.1, 1.0)
   grids = {False: [(C, None) for C in cs],
            True: [(C, f) for C in cs for f in (1.0, 0.5, 0.25, 0.0)]}
   rows = []
-  for name, load in (("Adult", adult), ("German", from_loader(load_german)),
-                     ("COMPAS", from_loader(load_compas))):
+  for name, load in _split_loaders().items():
     results = {}
     for seed in range(num_splits):
       X, y, s, Xt, yt, st = load(seed)
