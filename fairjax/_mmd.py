@@ -91,6 +91,27 @@ def as_points(features: ArrayLike) -> tuple[jax.Array, jnp.dtype]:
   return x.reshape(x.shape[0], -1), out_dtype
 
 
+def check_penalty_inputs(
+    features, sensitive_features, num_groups, labels, sample_weight
+):
+  """Validates the arguments shared by the distribution-matching penalties.
+
+  Returns ``(points [n, d], output dtype, group ids, num_groups, labels,
+  sample_weight)``; ``labels`` and ``sample_weight`` stay ``None`` if not
+  given.
+  """
+  x, out_dtype = as_points(features)
+  n = x.shape[0]
+  s, num_groups = _groups.check_sensitive_features(
+      sensitive_features, num_groups, n
+  )
+  if labels is not None:
+    labels = _groups.check_binary(labels, "labels", n)
+  if sample_weight is not None:
+    sample_weight = _groups.check_sample_weight(sample_weight, n, x.dtype)
+  return x, out_dtype, s, num_groups, labels, sample_weight
+
+
 def group_measures(
     n: int,
     sensitive_features: ArrayLike,
@@ -277,15 +298,9 @@ def mmd_penalty(
   if not callable(kernel):
     check_choice(kernel, "kernel", KERNELS)
   _groups.check_notion(notion)
-  x, out_dtype = as_points(features)
-  n = x.shape[0]
-  s, num_groups = _groups.check_sensitive_features(
-      sensitive_features, num_groups, n
+  x, out_dtype, s, num_groups, labels, sample_weight = check_penalty_inputs(
+      features, sensitive_features, num_groups, labels, sample_weight
   )
-  if labels is not None:
-    labels = _groups.check_binary(labels, "labels", n)
-  if sample_weight is not None:
-    sample_weight = _groups.check_sample_weight(sample_weight, n, x.dtype)
   shift = kernel in ("gaussian", "laplace")
   median = shift and isinstance(bandwidth, str) and bandwidth == "median"
   scales = bandwidths(bandwidth, x.dtype) if shift and not median else None

@@ -35,8 +35,8 @@ from fairjax import _groups
 from fairjax._kernels import sq_distances
 from fairjax._mmd import (
     REDUCTIONS,
-    as_points,
     check_choice,
+    check_penalty_inputs,
     group_measures,
     reduce_divergences,
 )
@@ -176,7 +176,7 @@ def _semi_dual_cost(c, a, b, g, eps):
   g_kl = g - eps * jnp.log(jnp.where(on_b, b, 1))
   return (
       jnp.sum(jnp.where(a > 0, a * f, 0))
-      + jnp.sum(jnp.where(on_b, b * jnp.where(on_b, g_kl, 0), 0))
+      + jnp.sum(b * jnp.where(on_b, g_kl, 0))
   )
 
 
@@ -352,15 +352,10 @@ def sinkhorn_penalty(
   _groups.check_notion(notion)
   _check_epsilon(epsilon)
   _check_iterations(max_iterations)
-  x, out_dtype = as_points(features)
-  n = x.shape[0]
-  s, num_groups = _groups.check_sensitive_features(
-      sensitive_features, num_groups, n
+  x, out_dtype, s, num_groups, labels, sample_weight = check_penalty_inputs(
+      features, sensitive_features, num_groups, labels, sample_weight
   )
-  if labels is not None:
-    labels = _groups.check_binary(labels, "labels", n)
-  if sample_weight is not None:
-    sample_weight = _groups.check_sample_weight(sample_weight, n, x.dtype)
+  n = x.shape[0]
   num_classes = 2 if notion == "equalized_odds" else 1
   cross, selves = _problems(num_classes, num_groups, reduction)
   shape = (cross.shape[0] + selves.shape[0], 2, n)
