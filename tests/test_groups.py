@@ -59,10 +59,23 @@ def test_bad_input_raises_clear_error(call, exc, match):
     call()
 
 
-def test_huge_int64_label_is_not_wrapped_to_a_valid_one():
-  p = np.array([0, 2**32, 1, 0])  # would wrap to 0 in int32
-  with pytest.raises(ValueError, match="y_pred.*4294967296"):
+@pytest.mark.parametrize("dtype,bad", [
+    (d, b) for d in (np.int16, np.int32, np.int64, np.uint64)
+    for b in (256, 2**32 + 1, -255) if np.can_cast(np.min_scalar_type(b), d)
+])
+def test_wide_ints_are_not_wrapped_to_valid_ones(dtype, bad):
+  # the host narrowing to int8 must not turn e.g. 256 into 0 or -255 into 1
+  p = np.array([0, bad, 1, 0], dtype)
+  with pytest.raises(ValueError, match=f"y_pred.*{bad}"):
     _dp(p=p)
+  s = np.array([0, bad, 1, 1], dtype)
+  with pytest.raises(ValueError, match=f"sensitive_features.*{bad}"):
+    _dp(s=s, num_groups=2)
+
+
+def test_inferred_num_groups_beyond_int32_is_a_clear_error():
+  with pytest.raises(ValueError, match="sensitive_features.*encode_groups"):
+    _dp(s=np.array([0, 2**40, 1, 1]))
 
 
 def test_inputs_are_not_mutated():
