@@ -282,3 +282,13 @@ def test_bad_input():
     apply_ferm_projection((np.zeros((6, 1)),), X)
   with pytest.raises(ValueError, match="`weights` must have shape"):
     orthogonality_penalty(np.ones(5), np.ones((1, 6)))
+
+
+def test_two_step_validation_rule():
+  # Donini et al.: keep configurations within 0.9 x the best CV accuracy,
+  # then take the lowest CV DEO; a failed configuration (-inf) never wins.
+  from fairjax.reproductions.ferm import _two_step
+  scores = [(0.80, 0.10), (0.75, 0.02), (0.70, 0.00), (-np.inf, np.inf)]
+  assert _two_step(scores, fair=False) == 0
+  assert _two_step(scores, fair=True) == 1
+  assert _two_step([(0.80, 0.10), (0.73, 0.00)], fair=True) == 1
