@@ -136,3 +136,20 @@ def test_encode_groups_intersectional():
   np.testing.assert_array_equal(one.ids, [1, 0, 1])
   with pytest.raises(ValueError, match="same length"):
     fairjax.encode_groups([1, 2], [1])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_host_arrays_counted_in_chunks(monkeypatch, weighted):
+  # numpy inputs are narrowed and counted chunk by chunk; a remainder chunk,
+  # weights and an invalid value in the last chunk must all come through.
+  monkeypatch.setattr(_groups, "_HOST_CHUNK", 4)
+  rng = np.random.default_rng(0)
+  s, y, p = (rng.integers(0, k, 10) for k in (3, 2, 2))
+  w = rng.random(10) if weighted else None
+  want = np.zeros((3, 2, 2))
+  np.add.at(want, (s, y, p), 1.0 if w is None else w)
+  got = _groups.cell_counts(s, y, p, num_groups=3, sample_weight=w)
+  np.testing.assert_allclose(got, want, rtol=1e-6)
+  p[-1] = 2
+  with pytest.raises(ValueError, match="y_pred.*2"):
+    _groups.cell_counts(s, y, p, num_groups=3, sample_weight=w)
