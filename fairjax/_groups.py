@@ -362,7 +362,8 @@ def cell_counts(
   """Validated weighted counts of every (group, true label, prediction) cell.
 
   One compiled pass over the data (a bincount, with the range and binary
-  checks fused into it); the rate metrics are functions of this table only.
+  checks fused into it; numpy inputs go through it in chunks of 2^18 rows);
+  the rate metrics are functions of this table only.
   Under ``jit`` the values cannot be checked: rows with an invalid id or
   label are then left out of the counts.
 

@@ -171,9 +171,8 @@ def _split_loaders(with_sensitive: bool = False) -> dict:
 
   Adult: the official preprocessing, train and test pooled then re-split;
   German (sensitive: foreign worker, or age > 25) and COMPAS: their
-  loaders' seeded splits. ``with_sensitive`` keeps
-  the sensitive attribute's columns among the inputs, as the reference code
-  does on Adult (part A).
+  loaders' seeded splits. ``with_sensitive`` keeps the sensitive attribute's
+  columns among the inputs, as the reference code does on Adult (part A).
   """
   from fairjax.datasets import load_adult, load_compas, load_german
 
