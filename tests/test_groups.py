@@ -64,7 +64,8 @@ def test_bad_input_raises_clear_error(call, exc, match):
     for b in (256, 2**32 + 1, -255) if np.can_cast(np.min_scalar_type(b), d)
 ])
 def test_wide_ints_are_not_wrapped_to_valid_ones(dtype, bad):
-  # the host narrowing to int8 must not turn e.g. 256 into 0 or -255 into 1
+  # neither the host narrowing of 64-bit ints nor a conversion on the way to
+  # XLA may turn e.g. 256 into 0 or -255 into 1
   p = np.array([0, bad, 1, 0], dtype)
   with pytest.raises(ValueError, match=f"y_pred.*{bad}"):
     _dp(p=p)
