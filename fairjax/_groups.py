@@ -188,10 +188,17 @@ def check_sample_weight(
   return jnp.asarray(w, dtype)
 
 
+def check_choice(value, name: str, choices: Sequence[str]) -> str:
+  """Raises a ValueError naming the argument unless ``value`` is a choice."""
+  if not isinstance(value, str) or value not in choices:
+    raise ValueError(
+        f"`{name}` must be one of {tuple(choices)}, got {value!r}."
+    )
+  return value
+
+
 def check_notion(notion: str) -> str:
-  if notion not in NOTIONS:
-    raise ValueError(f"`notion` must be one of {NOTIONS}, got {notion!r}.")
-  return notion
+  return check_choice(notion, "notion", NOTIONS)
 
 
 def float_dtype(*arrays) -> jnp.dtype:

@@ -96,14 +96,14 @@ def weighted_median_distance(x: jax.Array, row_weight: jax.Array) -> jax.Array:
   stride = -(-x.shape[0] // _MEDIAN_POINTS)
   x, w = x[::stride], row_weight[::stride]
   i, j = np.triu_indices(x.shape[0], k=1)
+  if not i.size:  # fewer than two points
+    return jnp.ones((), x.dtype)
   dist = _safe_sqrt(jnp.sum((x[i] - x[j]) ** 2, axis=1))
   pw = jnp.where(dist > 0, w[i] * w[j], 0)
   order = jnp.argsort(dist)
   cum = jnp.cumsum(pw[order])
   idx = jnp.searchsorted(cum, 0.5 * cum[-1])
   med = dist[order][jnp.minimum(idx, dist.shape[0] - 1)]
-  if not dist.shape[0]:
-    return jnp.ones((), x.dtype)
   return jnp.where(cum[-1] > 0, med, 1)
 
 
@@ -220,12 +220,12 @@ def random_feature_embedding(
   r"""Group mean embeddings ``B^T Z`` with random Fourier features ``Z``.
 
   For each bandwidth, ``num_features / 2`` frequencies :math:`\omega` give
-  :math:`z(x) = [\cos \omega^	op x, \sin \omega^	op x] / \sqrt{D/2}`, so
-  that :math:`z(x)^	op z(y) pprox k(x, y)` (`Rahimi and Recht, Random
+  :math:`z(x) = [\cos \omega^\top x, \sin \omega^\top x] / \sqrt{D/2}`, so
+  that :math:`z(x)^\top z(y) \approx k(x, y)` (`Rahimi and Recht, Random
   Features for Large-Scale Kernel Machines
   <https://papers.nips.cc/paper/3182-random-features-for-large-scale-kernel-machines>`_,
   2007). Rows are processed in chunks (recomputed in the backward pass), so
-  memory stays :math:`O(	ext{chunk} \cdot D)`.
+  memory stays :math:`O(\text{chunk} \cdot D)`.
 
   Returns:
     ``[m, S * num_features]`` for ``columns`` of shape ``[n, m]``.

@@ -106,11 +106,6 @@ def _ratio(rates: jax.Array, overall: jax.Array, method: str) -> jax.Array:
   return jnp.where(defined.sum() >= 2, lo / hi, 1).astype(rates.dtype)
 
 
-def _check_choice(value, name, choices):
-  if value not in choices:
-    raise ValueError(f"`{name}` must be one of {choices}, got {value!r}.")
-
-
 # Metric values as functions of the cell table (used by bootstrap_ci too).
 
 
@@ -176,7 +171,7 @@ def demographic_parity_difference(
     ...     sensitive_features=np.array([0, 0, 1, 1])).item()
     0.5
   """
-  _check_choice(method, "method", _METHODS)
+  _groups.check_choice(method, "method", _METHODS)
   cells = _cells(y_true, y_pred, sensitive_features, sample_weight,
                  num_groups, binary_true=False)
   return _dp_difference_cells(cells, method)
@@ -199,7 +194,7 @@ def demographic_parity_ratio(
   NaN when every selection rate is 0, as in fairlearn. Arguments as in
   :func:`demographic_parity_difference`.
   """
-  _check_choice(method, "method", _METHODS)
+  _groups.check_choice(method, "method", _METHODS)
   cells = _cells(y_true, y_pred, sensitive_features, sample_weight,
                  num_groups, binary_true=False)
   return _dp_ratio_cells(cells, method)
@@ -225,7 +220,7 @@ def equal_opportunity_difference(
   <https://arxiv.org/abs/1802.08626>`_, 2018. ``y_true`` must be binary; the
   other arguments are as in :func:`demographic_parity_difference`.
   """
-  _check_choice(method, "method", _METHODS)
+  _groups.check_choice(method, "method", _METHODS)
   cells = _cells(y_true, y_pred, sensitive_features, sample_weight,
                  num_groups, binary_true=True)
   return _eo_difference_cells(cells, method)
@@ -250,8 +245,8 @@ def equalized_odds_difference(
   two gaps, as in fairlearn. ``y_true`` must be binary; the other arguments
   are as in :func:`demographic_parity_difference`.
   """
-  _check_choice(method, "method", _METHODS)
-  _check_choice(agg, "agg", _AGGS)
+  _groups.check_choice(method, "method", _METHODS)
+  _groups.check_choice(agg, "agg", _AGGS)
   cells = _cells(y_true, y_pred, sensitive_features, sample_weight,
                  num_groups, binary_true=True)
   return _eodds_difference_cells(cells, method, agg)
@@ -531,7 +526,7 @@ def mean_gap_penalty(
   Returns:
     A scalar of the scores' floating dtype.
   """
-  _check_choice(reduction, "reduction", _REDUCTIONS)
+  _groups.check_choice(reduction, "reduction", _REDUCTIONS)
   scores = jnp.asarray(_groups.as_array(scores, "scores"))
   if scores.ndim not in (1, 2):
     raise ValueError(

@@ -33,6 +33,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from fairjax import _groups
+from fairjax._groups import check_choice
 from fairjax._kernels import (
     bandwidths,
     kernel_diagonal,
@@ -44,7 +45,6 @@ from fairjax._kernels import (
 KERNELS = ("gaussian", "laplace", "linear", "energy")
 ESTIMATORS = ("biased", "unbiased", "random_features")
 REDUCTIONS = ("pairwise", "vs_pooled", "max")
-
 
 
 class GroupMeasures(NamedTuple):
@@ -61,15 +61,6 @@ class GroupMeasures(NamedTuple):
   columns: jax.Array
   shares: jax.Array
   num_groups: int
-
-
-def check_choice(value, name: str, choices: Sequence[str]) -> str:
-  """Raises a ValueError naming the argument unless ``value`` is a choice."""
-  if not isinstance(value, str) or value not in choices:
-    raise ValueError(
-        f"`{name}` must be one of {tuple(choices)}, got {value!r}."
-    )
-  return value
 
 
 def as_points(features: ArrayLike) -> tuple[jax.Array, jnp.dtype]:

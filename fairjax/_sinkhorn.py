@@ -32,10 +32,10 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from fairjax import _groups
+from fairjax._groups import check_choice
 from fairjax._kernels import sq_distances
 from fairjax._mmd import (
     REDUCTIONS,
-    check_choice,
     check_penalty_inputs,
     group_measures,
     reduce_divergences,

@@ -46,13 +46,12 @@ def evaluate(method: str, scores, y, s) -> DemoRow:
   """Accuracy and fairness of scores in [0, 1] thresholded at 0.5."""
   scores = np.asarray(scores, np.float32)
   pred = (scores >= 0.5).astype(np.int32)
+  rates = fairjax.audit(y, pred, sensitive_features=s, num_groups=2)
   return DemoRow(
       method,
       float(np.mean(pred == y)),
-      float(fairjax.demographic_parity_difference(
-          y, pred, sensitive_features=s, num_groups=2)),
-      float(fairjax.equal_opportunity_difference(
-          y, pred, sensitive_features=s, num_groups=2)),
+      float(rates.demographic_parity_difference),
+      float(rates.equal_opportunity_difference),
       float(fairjax.ks_distance(y, scores, sensitive_features=s,
                                 num_groups=2)),
   )

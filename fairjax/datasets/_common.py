@@ -145,15 +145,6 @@ def frozen(array: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------- validation ----
 
 
-def check_choice(value, name: str, choices: Sequence[str]) -> str:
-  """Checks that ``value`` is one of the allowed strings."""
-  if not isinstance(value, str) or value not in choices:
-    raise ValueError(
-        f"`{name}` must be one of {tuple(choices)}, got {value!r}."
-    )
-  return value
-
-
 def check_bool(value, name: str) -> bool:
   """Checks that ``value`` is a Python or numpy bool."""
   if not isinstance(value, (bool, np.bool_)):

@@ -18,13 +18,13 @@ import functools
 
 import numpy as np
 
+from fairjax._groups import check_choice
 from fairjax.datasets._common import (
     Column,
     Dataset,
     as_codes,
     as_float,
     check_bool,
-    check_choice,
     encode_columns,
     frozen,
     make_dataset,

@@ -225,6 +225,18 @@ def _select_and_test(fit_predict, grid, X, y, s, Xt, yt, st, fair, rng, G):
   return out
 
 
+def _summary(dataset, model, method, res) -> dict:
+  """Mean and std over splits of ``[((acc, deo), chosen config)]``."""
+  accs = np.array([r[0][0] for r in res])
+  deos = np.array([r[0][1] for r in res])
+  return dict(
+      dataset=dataset, model=model, method=method,
+      acc_mean=float(accs.mean()), acc_std=float(accs.std()),
+      deo_mean=float(deos.mean()), deo_std=float(deos.std()),
+      splits=len(res), chosen=[np.atleast_1d(r[1]).tolist() for r in res],
+  )
+
+
 def part_b(quick: bool, num_splits: int, progress=None,
            with_sensitive: bool = False) -> list[dict]:
   """Baseline vs FERM over random splits with two-step validation."""
@@ -248,15 +260,10 @@ def part_b(quick: bool, num_splits: int, progress=None,
       G = int(max(s.max(), st.max())) + 1
       rng = np.random.default_rng(seed)
       for fair in (False, True):
-        key = ("linear", fair)
-
-        def lin(Xa, ya, sa, Xb, sb, C, fair):
-          return _linear_model(Xa, ya, sa, Xb, sb, C, fair)
-
-        res = _select_and_test(lin, linear_grid, X, y, s, Xt, yt, st, fair,
-                               rng, G)
+        res = _select_and_test(_linear_model, linear_grid, X, y, s, Xt, yt,
+                               st, fair, rng, G)
         for tag, r in zip(("", " (C by CV accuracy)"), res, strict=False):
-          results.setdefault((key[0], fair, tag), []).append(r)
+          results.setdefault(("linear", fair, tag), []).append(r)
         if name.startswith("German"):
           def ker(Xa, ya, sa, Xb, sb, cfg, fair):
             return _kernel_model(Xa, ya, sa, Xb, sb, *cfg, fair)
@@ -278,16 +285,8 @@ def part_b(quick: bool, num_splits: int, progress=None,
           results.setdefault(("kernel", fair, tag), []).append(r)
       print(f"  {name} split {seed} done")
     for (kind, fair, tag), res in results.items():
-      accs = np.array([r[0][0] for r in res])
-      deos = np.array([r[0][1] for r in res])
-      rows.append(dict(
-          dataset=name, model=kind,
-          method=("FERM" if fair else "baseline") + tag,
-          acc_mean=float(accs.mean()), acc_std=float(accs.std()),
-          deo_mean=float(deos.mean()), deo_std=float(deos.std()),
-          splits=len(res),
-          chosen=[np.atleast_1d(r[1]).tolist() for r in res],
-      ))
+      rows.append(_summary(name, kind, ("FERM" if fair else "baseline") + tag,
+                           res))
     if progress is not None:
       progress(rows)
   return rows
@@ -327,15 +326,8 @@ def part_eps(num_splits: int, with_sensitive: bool = False) -> list[dict]:
           results.setdefault((fair, tag), []).append(r)
       print(f"  {name} split {seed} done")
     for (fair, tag), res in results.items():
-      accs = np.array([r[0][0] for r in res])
-      deos = np.array([r[0][1] for r in res])
-      rows.append(dict(
-          dataset=name, model="linear",
-          method=("FERM, eps-relaxed" if fair else "baseline") + tag,
-          acc_mean=float(accs.mean()), acc_std=float(accs.std()),
-          deo_mean=float(deos.mean()), deo_std=float(deos.std()),
-          splits=len(res), chosen=[list(r[1]) for r in res],
-      ))
+      method = ("FERM, eps-relaxed" if fair else "baseline") + tag
+      rows.append(_summary(name, "linear", method, res))
   return rows
 
 
