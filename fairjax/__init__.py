@@ -50,6 +50,12 @@ from fairjax._mmd import mmd_penalty
 from fairjax._sinkhorn import SinkhornDiagnostics, sinkhorn_penalty
 from fairjax._state_io import load_state, save_state
 
+# --- rate states (fairjax/_rates.py) ---
+
+# --- training floor: constraints (fairjax/training) ---
+
+# --- training floor: sweeps (fairjax/training) ---
+
 __version__ = "0.1.0"
 
 __all__ = (
@@ -102,4 +108,7 @@ __all__ = (
     # Groups
     "encode_groups",
     "GroupEncoding",
+    # --- rate states ---
+    # --- training floor: constraints ---
+    # --- training floor: sweeps ---
 )
