@@ -51,6 +51,17 @@ from fairjax._sinkhorn import SinkhornDiagnostics, sinkhorn_penalty
 from fairjax._state_io import load_state, save_state
 
 # --- rate states (fairjax/_rates.py) ---
+from fairjax._rates import (
+    GroupRates,
+    RateState,
+    audit_from_state,
+    combine_rate_states,
+    difference_from_state,
+    group_rates,
+    num_rate_gaps,
+    rate_gaps,
+    rate_state,
+)
 
 # --- training floor: constraints (fairjax/training) ---
 
@@ -109,6 +120,15 @@ __all__ = (
     "encode_groups",
     "GroupEncoding",
     # --- rate states ---
+    "rate_state",
+    "RateState",
+    "combine_rate_states",
+    "audit_from_state",
+    "difference_from_state",
+    "group_rates",
+    "GroupRates",
+    "rate_gaps",
+    "num_rate_gaps",
     # --- training floor: constraints ---
     # --- training floor: sweeps ---
 )
