@@ -181,5 +181,78 @@ def main(argv=None):
     bench(int(n), args.reps, args.loop_n, xla=n <= args.xla_max)
 
 
+def run(mode):
+  """Rows for ``python -m benchmarks`` (protocol: benchmarks/__init__.py).
+
+  Timed: the paper's estimator (jitter, random halves), fit + apply of n
+  predictions in 8 groups. Compared: the deterministic estimator
+  (``key=None``, ``split=False``) against the numpy reference on the same
+  data, which then compute the same map.
+  """
+  from benchmarks import interleave, row
+
+  sizes = {"quick": [10_000], "full": [10_000, 100_000, 1_000_000,
+                                       10_000_000],
+           "accelerator": [1_000_000, 10_000_000, 100_000_000]}[mode]
+  strategy = "device" if mode == "accelerator" else "auto"
+  name = f"barycenter: fit + apply, {G} groups (n predictions)"
+  loop_n = 2_000 if mode == "quick" else 20_000
+  rows = []
+  for n in sizes:
+    y, s = make_data(n)
+    x, sx = make_data(n, seed=1)
+    rng = np.random.default_rng(0)
+    keys = iter(jax.random.split(jax.random.key(0), 64))
+
+    def fairjax_run(y=y, s=s, x=x, sx=sx):
+      state = fit_barycenter(y, sensitive_features=s, num_groups=G,
+                             key=next(keys), sort_strategy=strategy)
+      return apply_barycenter(state, x, sensitive_features=sx,
+                              key=next(keys), sort_strategy=strategy)
+
+    def numpy_run(y=y, s=s, x=x, sx=sx):
+      return numpy_apply(numpy_fit(y, s, rng), x, sx, rng)
+
+    np_state = numpy_fit(y, s, rng)
+    fns = {"fairjax": fairjax_run}
+    if mode != "accelerator":
+      fns["numpy sort + searchsorted"] = numpy_run
+      fns["numpy fit"] = lambda y=y, s=s: numpy_fit(y, s, rng)
+      fns["loop apply"] = lambda z=np_state, x=x, sx=sx: loop_apply(
+          z, x[:loop_n], sx[:loop_n], rng)
+    med, first = interleave(fns, 1 if mode == "quick" else 3)
+    compile_s = first["fairjax"] - med["fairjax"]
+    if mode == "accelerator":
+      rows.append(row(name, n, med["fairjax"], compile_s=compile_s,
+                      note=f"sort_strategy={strategy!r}"))
+      continue
+    m = min(n, 100_000)  # deterministic estimators, compared on m queries
+    exact = fit_barycenter(y, sensitive_features=s, num_groups=G, key=None,
+                           split=False, jitter=0.0)
+    got = np.asarray(apply_barycenter(exact, x[:m], sensitive_features=sx[:m]))
+    cdf = [np.sort(y[s == g]) for g in range(G)]
+    ref = numpy_apply((cdf, cdf, np.bincount(s, minlength=G) / s.size),
+                      x[:m], sx[:m], _NoJitter())
+    rows.append(row(name, n, med["fairjax"], compile_s=compile_s,
+                    peer="numpy sort + searchsorted",
+                    peer_s=med["numpy sort + searchsorted"], value=got,
+                    peer_value=ref, rtol=1e-5, atol=1e-5))
+    loop_s = med["numpy fit"] + med["loop apply"] * n / min(n, loop_n)
+    rows.append(row(name, n, med["fairjax"], compile_s=compile_s,
+                    peer="per-sample Python loop", peer_s=loop_s,
+                    note=f"the loop applies {min(n, loop_n):,} queries; its "
+                         "apply time is scaled linearly to n"))
+  return rows
+
+
+class _NoJitter:
+  """Stands in for ``rng`` in :func:`numpy_apply`: no jitter."""
+
+  @staticmethod
+  def uniform(low, high, size):
+    del low, high
+    return np.zeros(size)
+
+
 if __name__ == "__main__":
   main()

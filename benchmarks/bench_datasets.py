@@ -93,5 +93,27 @@ def main():
           f"{med['peer']:16.3f} {med['cold'] / med['peer']:11.2f}")
 
 
+def run(mode):
+  """Rows for ``python -m benchmarks`` (protocol: benchmarks/__init__.py).
+
+  Cold load (cache cleared: decompress, parse, encode) of each vendored
+  data set, n = its rows, against pandas parsing the same files. No JAX
+  runs, so there is no compile time, and nothing to compare but time.
+  """
+  from benchmarks import interleave, row
+
+  if mode == "accelerator":
+    return []  # host-only work
+  name = "datasets: cold load of a vendored data set (n rows)"
+  rows = []
+  for data_set, (cold, cached, peer) in CASES.items():
+    n = sum(len(a) for a in (cached().y_train, cached().y_test))
+    med, _ = interleave({"fairjax": cold, "pandas": peer},
+                        1 if mode == "quick" else 5)
+    rows.append(row(name, n, med["fairjax"], peer="pandas.read_csv (parse)",
+                    peer_s=med["pandas"], note=f"n = {n:,}: {data_set}"))
+  return rows
+
+
 if __name__ == "__main__":
   main()

@@ -174,5 +174,76 @@ def main():
   print(f"  ratio fairlearn/fairjax (DP): {fl / fj['DP difference']:.0f}x")
 
 
+def run(mode):
+  """Rows for ``python -m benchmarks`` (protocol: benchmarks/__init__.py)."""
+  from benchmarks import interleave, row
+  from fairlearn.metrics import MetricFrame, selection_rate
+
+  G = 8
+  rng = np.random.default_rng(0)
+  rows = []
+  audit_sizes = {"quick": [10_000], "full": [10_000, 100_000, 1_000_000,
+                                               10_000_000],
+                 "accelerator": [10_000_000, 100_000_000]}[mode]
+  name = f"audit: DP + equalized odds difference, {G} groups (n rows)"
+  for n in audit_sizes:
+    y, p, s = (a.astype(np.int32) for a in data(rng, n, G))
+    if mode == "accelerator":
+      y, p, s = jax.device_put((y, p, s))
+    fns = {"fairjax": functools.partial(fairjax_audit, y, p, s, G)}
+    if mode != "accelerator":
+      fns["numpy bincount"] = functools.partial(numpy_single_pass, y, p, s, G)
+      if n <= 100_000:
+        fns["fairlearn"] = functools.partial(fairlearn_pair, y, p, s, G)
+    med, first = interleave(fns, 1 if mode == "quick" else 5)
+    value = fairjax_audit(y, p, s, G)
+    for peer, fn in fns.items():
+      if peer == "fairjax":
+        continue
+      rows.append(row(name, n, med["fairjax"],
+                      compile_s=first["fairjax"] - med["fairjax"], peer=peer,
+                      peer_s=med[peer], value=value, peer_value=fn(),
+                      atol=1e-6, note="int32 numpy inputs"))
+    if mode == "accelerator":
+      rows.append(row(name, n, med["fairjax"],
+                      compile_s=first["fairjax"] - med["fairjax"],
+                      note="int32 inputs already on the device"))
+
+  n_boot = 100 if mode == "quick" else 1000
+  boot_sizes = {"quick": [10_000], "full": [10_000, 100_000, 1_000_000],
+                "accelerator": [1_000_000, 10_000_000]}[mode]
+  name = f"bootstrap_ci: DP difference, {n_boot:,} resamples (n rows)"
+  key = jax.random.key(0)
+  for n in boot_sizes:
+    y, p, s = data(rng, n, G)
+    fj = functools.partial(fairjax.bootstrap_ci,
+                           fairjax.demographic_parity_difference, y, p,
+                           sensitive_features=s, num_groups=G, key=key,
+                           n_boot=n_boot)
+    med, first = interleave({"fairjax": fj}, 1 if mode == "quick" else 3)
+    compile_s = first["fairjax"] - med["fairjax"]
+    if mode == "accelerator":
+      rows.append(row(name, n, med["fairjax"], compile_s=compile_s))
+      continue
+    ci = fj()
+    k = 5 if mode == "quick" else (20 if n <= 100_000 else 0)
+    if not k:  # fairlearn would take hours
+      rows.append(row(name, n, med["fairjax"], compile_s=compile_s))
+      continue
+    t0 = time.perf_counter()
+    frame = MetricFrame(metrics=selection_rate, y_true=y, y_pred=p,
+                        sensitive_features=s, n_boot=k, random_state=0,
+                        ci_quantiles=[0.5])
+    peer_s = (time.perf_counter() - t0) * n_boot / k
+    rows.append(row(
+        name, n, med["fairjax"], compile_s=compile_s,
+        peer="fairlearn MetricFrame(n_boot)", peer_s=peer_s,
+        value=float(ci.estimate), peer_value=float(frame.difference()),
+        atol=1e-6,
+        note=f"fairlearn timed on {k} resamples and scaled to {n_boot:,}; "
+             "the point estimates are compared"))
+  return rows
+
+
 if __name__ == "__main__":
   main()

@@ -25,6 +25,7 @@ separately.
 """
 
 import argparse
+import os
 import statistics
 import time
 
@@ -214,6 +215,80 @@ def main():
         "(target < 0.05)")
   print("  JAX compile, s: " + ", ".join(
       f"{k}: {first[k] - med[k]:.2f}" for k in med))
+
+
+def run(mode):
+  """Rows for ``python -m benchmarks`` (protocol: benchmarks/__init__.py).
+
+  Exact Gaussian MMD^2 between two groups of n / 2 points in d = 64
+  (jitted value) against numpy and PyTorch textbook versions, and the
+  random-feature estimator against the exact one.
+  """
+  from benchmarks import interleave, row
+
+  d, bw = 64, 10.0
+  reps = 1 if mode == "quick" else 5
+  sizes = {"quick": [512], "full": [512, 2_048, 4_096, 8_192],
+           "accelerator": [8_192, 32_768, 65_536]}[mode]
+  name = f"mmd_penalty: exact Gaussian MMD^2, d={d} (n points, 2 groups)"
+  rows = []
+  for n in sizes:
+    rng = np.random.default_rng(0)
+    x0 = rng.normal(size=(n // 2, d)).astype(np.float32)
+    x1 = (rng.normal(size=(n // 2, d)) + 0.3).astype(np.float32)
+    xj = jnp.asarray(np.concatenate([x0, x1]))
+    s = np.repeat([0, 1], n // 2).astype(np.int32)
+    value = jax.jit(lambda z, s=s: mmd_penalty(
+        z, sensitive_features=s, num_groups=2, bandwidth=bw))
+    fns = {"fairjax": lambda v=value, z=xj: v(z)}
+    if mode != "accelerator":
+      fns["numpy textbook"] = lambda a=x0, b=x1: numpy_mmd(a, b, bw)
+      if torch is not None:
+        torch.set_num_threads(os.cpu_count() or 1)
+        t0, t1 = torch.from_numpy(x0), torch.from_numpy(x1)
+        fns["torch.cdist textbook"] = lambda a=t0, b=t1: torch_mmd(a, b, bw)
+    med, first = interleave(fns, reps)
+    got = float(fns["fairjax"]())
+    compile_s = first["fairjax"] - med["fairjax"]
+    if mode == "accelerator":
+      rows.append(row(name, n, med["fairjax"], compile_s=compile_s))
+    for peer in fns:
+      if peer != "fairjax":
+        rows.append(row(name, n, med["fairjax"], compile_s=compile_s,
+                        peer=peer, peer_s=med[peer], value=got,
+                        peer_value=float(fns[peer]()), rtol=1e-3,
+                        atol=1e-6))
+
+  sizes = {"quick": [2_048], "full": [4_096, 16_384, 32_768],
+           "accelerator": [65_536, 1_048_576]}[mode]
+  name = ("mmd_penalty: random features (1,024) vs exact, d=64 "
+          "(n points, 2 groups)")
+  for n in sizes:
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.normal(size=(n // 2, d)),
+                        rng.normal(size=(n // 2, d)) + 0.3]).astype(np.float32)
+    xj = jnp.asarray(x)
+    s = np.repeat([0, 1], n // 2).astype(np.int32)
+    kw = dict(sensitive_features=s, num_groups=2, bandwidth=bw)
+    approx = jax.jit(lambda z, k, kw=kw: mmd_penalty(
+        z, estimator="random_features", key=k, **kw))
+    key = jax.random.key(0)
+    fns = {"fairjax": lambda a=approx, z=xj: a(z, key)}
+    if mode != "accelerator":
+      exact = jax.jit(lambda z, kw=kw: mmd_penalty(z, **kw))
+      fns["exact mmd_penalty"] = lambda e=exact, z=xj: e(z)
+    med, first = interleave(fns, max(1, reps // 2))
+    compile_s = first["fairjax"] - med["fairjax"]
+    if mode == "accelerator":
+      rows.append(row(name, n, med["fairjax"], compile_s=compile_s))
+      continue
+    rows.append(row(name, n, med["fairjax"], compile_s=compile_s,
+                    peer="exact mmd_penalty", peer_s=med["exact mmd_penalty"],
+                    value=float(fns["fairjax"]()),
+                    peer_value=float(fns["exact mmd_penalty"]()), rtol=0.1,
+                    atol=0.0, note="random-feature estimate within 10% of "
+                                   "the exact value"))
+  return rows
 
 
 if __name__ == "__main__":
