@@ -172,7 +172,8 @@ def _check_strategy(sort_strategy: str) -> str:
   return sort_strategy
 
 
-def _check_predictions(y_pred: ArrayLike, n: int | None = None) -> jax.Array:
+def _check_predictions(y_pred: ArrayLike, n: int | None = None,
+                       check_finite: bool = True) -> jax.Array:
   y = _groups.check_vector(y_pred, "y_pred", n)
   dt = jnp.dtype(_groups._dtype(y))
   if not (jnp.issubdtype(dt, jnp.floating) or jnp.issubdtype(dt, jnp.integer)
@@ -181,8 +182,8 @@ def _check_predictions(y_pred: ArrayLike, n: int | None = None) -> jax.Array:
   # Not _groups.float_dtype: jnp.result_type warns on float64 without x64.
   dt = dt if jnp.issubdtype(dt, jnp.floating) else jnp.dtype(float)
   y = jnp.asarray(y, jax.dtypes.canonicalize_dtype(dt))
-  if _groups.is_concrete(y) and not np.isfinite(np.asarray(y)).all():
-    raise ValueError("`y_pred` must be finite, got NaN or infinite values.")
+  if check_finite:
+    _groups.check_finite(y, "y_pred")
   return y
 
 
@@ -317,7 +318,7 @@ def fit_barycenter(
     Wasserstein Barycenters <https://arxiv.org/abs/2006.07286>`_, NeurIPS
     2020 (estimator and guarantees: their Section 4).
   """
-  y = _check_predictions(y_pred)
+  y = _check_predictions(y_pred, check_finite=False)  # checked below
   n = y.shape[0]
   if n == 0:
     raise ValueError("`y_pred` must hold at least one prediction, got none.")
@@ -325,6 +326,10 @@ def fit_barycenter(
       sensitive_features, num_groups, n
   )
   mask = _check_mask(sample_weight, n, y.dtype)
+  # Padded rows are never read: non-finite values are only an error outside
+  # them, and they are set to 0 before any arithmetic.
+  _groups.check_finite(y, "y_pred", mask)
+  y = jnp.where(mask, y, jnp.zeros((), y.dtype))
   weights = _check_group_weights(group_weights, num_groups, y.dtype)
   _check_nonnegative_scalar(jitter, "jitter")
   if not isinstance(split, (bool, np.bool_)):

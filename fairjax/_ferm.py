@@ -40,7 +40,9 @@ from fairjax._groups import (
     check_sensitive_features,
     float_dtype,
     group_means,
+    host_live,
     is_concrete,
+    mask_padding,
     membership,
     notion_weights,
 )
@@ -70,13 +72,16 @@ def _validate(X, y, sensitive_features, num_groups, notion, sample_weight):
     raise ValueError(
         f"FERM needs at least two groups, got num_groups={num_groups}."
     )
+  sw = check_sample_weight(sample_weight, n, X.dtype)
   if notion == "demographic_parity":
     y = None
   elif y is None:
     raise ValueError(f"notion={notion!r} conditions on the label: pass `y`.")
   else:
-    y = check_binary(y, "labels", n)
-  sw = check_sample_weight(sample_weight, n, X.dtype)
+    y = check_binary(y, "y", n, live=host_live(
+        None if sample_weight is None else sw))
+  # Padded rows (weight 0) are never read: NaN or inf there changes nothing.
+  X = mask_padding(X, None if sample_weight is None else sw)
   return X, y, s, sw, num_groups
 
 

@@ -9,23 +9,35 @@ Every metric and risk in fairjax sees groups the same way:
 * a group "subset" is a weight vector over the whole batch,
   ``one_hot(s)[:, g] * sample_weight``, never ``x[s == g]``, so shapes stay
   fixed and a minibatch that misses a group is an ordinary input;
-* ``sample_weight`` doubles as a padding mask (weight 0 = padded row);
+* ``sample_weight`` doubles as a padding mask (weight 0 = padded row): the
+  values of a padded row (predictions, scores, features, labels) are never
+  read, so NaN, inf or 1e30 there changes nothing; its group id must still
+  be a valid id;
 * a fairness *notion* is a conditioning on the label:
   demographic parity conditions on nothing, equal opportunity on ``y = 1``,
   equalized odds on each label class ``y = 0`` and ``y = 1``.
 
 Conditioned weights have shape ``[K, n, G]`` with ``K`` the number of label
-classes the notion conditions on (1 or 2).
+classes the notion conditions on (1 or 2). Sums of half-precision (bfloat16,
+float16) values and weights accumulate in float32 (:func:`accumulation_dtype`).
+
+Checks on traced input cannot raise; they are written with
+``jax.experimental.checkify.debug_check`` (no-ops unless the function runs
+under :func:`checked`), so ``checked(f)`` catches out-of-range ids,
+non-binary labels and negative or non-finite weights inside ``jit``.
+See ``docs/reliability.md`` for the NaN and padding policy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import checkify
 from jax.typing import ArrayLike
 
 NOTIONS = ("demographic_parity", "equal_opportunity", "equalized_odds")
@@ -45,21 +57,30 @@ def _dtype(x):
 
 
 def as_array(x: ArrayLike, name: str) -> jax.Array | np.ndarray:
-  """Turns lists and scalars into arrays; keeps jax and numpy arrays as is."""
-  if isinstance(x, (jax.Array, np.ndarray)):
+  """Turns lists, scalars and pandas objects into arrays; keeps jax and numpy.
+
+  pandas Series (and anything else with ``.to_numpy()``) are read through
+  ``.to_numpy()``, without importing pandas. Non-numeric arrays (strings,
+  objects, dates) raise a ``TypeError`` naming the argument instead of
+  reaching JAX.
+  """
+  if isinstance(x, jax.Array):
     return x
-  try:
-    arr = np.asarray(x)
-  except Exception as e:  # ragged lists and other non-array input
+  if not isinstance(x, np.ndarray):
+    if hasattr(x, "to_numpy") and not hasattr(x, "columns"):
+      x = x.to_numpy()
+    try:
+      x = np.asarray(x)
+    except Exception as e:  # ragged lists and other non-array input
+      raise TypeError(
+          f"`{name}` must be array-like, got {type(x).__name__}."
+      ) from e
+  if x.dtype == object or x.dtype.kind in "USMmV":
     raise TypeError(
-        f"`{name}` must be array-like, got {type(x).__name__}."
-    ) from e
-  if arr.dtype == object or arr.dtype.kind in "USM":
-    raise TypeError(
-        f"`{name}` must be numeric, got an array of dtype {arr.dtype}. Encode "
+        f"`{name}` must be numeric, got an array of dtype {x.dtype}. Encode "
         "categories with fairjax.encode_groups first."
     )
-  return arr
+  return x
 
 
 def check_vector(x: ArrayLike, name: str, n: int | None = None):
@@ -147,21 +168,42 @@ def check_sensitive_features(
           f"(num_groups={num_groups}), got values in "
           f"[{host.min()}, {host.max()}]."
       )
-  return jnp.asarray(s, dtype=jnp.int32), num_groups
+  s = jnp.asarray(s, dtype=jnp.int32)
+  if not is_concrete(s) and s.size:
+    checkify.debug_check(
+        (jnp.min(s) >= 0) & (jnp.max(s) < num_groups),
+        f"`sensitive_features` must lie in [0, {num_groups}) "
+        f"(num_groups={num_groups}), got values in [{{lo}}, {{hi}}].",
+        lo=jnp.min(s), hi=jnp.max(s))
+  return s, num_groups
 
 
-def check_binary(y: ArrayLike, name: str, n: int | None = None) -> jax.Array:
-  """Validates a binary vector (values in {0, 1}, or bool)."""
+def check_binary(
+    y: ArrayLike, name: str, n: int | None = None, *, live=None
+) -> jax.Array:
+  """Validates a binary vector (values in {0, 1}, or bool).
+
+  ``live`` (a host boolean mask, optional) restricts the check to the rows
+  that are not padding.
+  """
   y = check_vector(y, name, n)
   if is_concrete(y):
     host = np.asarray(y)
-    if host.size and not (host.min() >= 0 and host.max() <= 1
-                          and np.array_equal(host, host.astype(bool))):
-      vals = np.unique(host[(host != 0) & (host != 1)])[:5]
+    if live is not None and is_concrete(live):
+      host = host[np.asarray(live)]
+    bad = ~((host == 0) | (host == 1))
+    if bad.any():
+      rows = np.nonzero(bad)[0]
+      vals = np.unique(host[bad])[:5]
       raise ValueError(
           f"`{name}` must be binary with values in {{0, 1}}, got other values "
-          f"such as {vals.tolist()}."
+          f"such as {vals.tolist()} ({rows.size} rows, first at row "
+          f"{rows[0]} of the non-padded rows)."
       )
+  elif y.size:
+    checkify.debug_check(
+        jnp.all((y == 0) | (y == 1)),
+        f"`{name}` must be binary with values in {{{{0, 1}}}}.")
   if jnp.issubdtype(_dtype(y), jnp.bool_):
     y = jnp.asarray(y, jnp.int32)
   return jnp.asarray(y)
@@ -180,12 +222,83 @@ def check_sample_weight(
     raise TypeError(f"`sample_weight` must be numeric, got dtype {_dtype(w)}.")
   if is_concrete(w):
     host = np.asarray(w)
-    if np.any(host < 0) or not np.all(np.isfinite(host)):
+    bad = ~np.isfinite(host) | (host < 0)
+    if bad.any():
+      rows = np.nonzero(bad)[0]
       raise ValueError(
-          "`sample_weight` must be finite and non-negative, got min "
-          f"{host.min()}."
+          "`sample_weight` must be finite and non-negative, got "
+          f"{rows.size} bad values (first: {host[rows[0]]} at row "
+          f"{rows[0]})."
       )
-  return jnp.asarray(w, dtype)
+  w = jnp.asarray(w, dtype)
+  if not is_concrete(w) and w.size:
+    checkify.debug_check(
+        jnp.all(jnp.isfinite(w) & (w >= 0)),
+        "`sample_weight` must be finite and non-negative.")
+  return w
+
+
+def check_finite(x, name: str, live=None) -> None:
+  """Raises (concrete input) if a non-padded row of ``x`` is NaN or inf.
+
+  ``live``: optional boolean mask ``[n]`` of the rows that are not padding.
+  Traced input is not checked (NaN then propagates to the result).
+  """
+  if not (is_concrete(x) and (live is None or is_concrete(live))):
+    return
+  host = np.asarray(x)
+  bad = ~np.isfinite(host)
+  if host.ndim > 1:
+    bad = bad.reshape(host.shape[0], -1).any(axis=1)
+  if live is not None:
+    bad &= np.asarray(live)
+  if bad.any():
+    rows = np.nonzero(bad)[0]
+    raise ValueError(
+        f"`{name}` must be finite, got NaN or inf in {rows.size} rows (first "
+        f"at row {rows[0]}: {host[rows[0]]}). Pass check_finite=False to "
+        "propagate NaN instead (the result is then NaN)."
+    )
+
+
+def check_nonempty(n: int, name: str) -> None:
+  """Raises a ``ValueError`` naming ``name`` when there is no row (static)."""
+  if n == 0:
+    raise ValueError(f"`{name}` must hold at least one row, got 0.")
+
+
+def live_rows(sample_weight):
+  """Rows that are not padding (``sample_weight > 0``), or ``None``."""
+  if sample_weight is None:
+    return None
+  return sample_weight > 0
+
+
+def host_live(sample_weight):
+  """The non-padded rows as a numpy mask, if ``sample_weight`` is concrete."""
+  if sample_weight is None or not is_concrete(sample_weight):
+    return None
+  return np.asarray(sample_weight) > 0
+
+
+def mask_padding(x: jax.Array, sample_weight) -> jax.Array:
+  """``x`` with padded rows (weight 0) set to 0 (``where``, not a product).
+
+  A product would turn NaN or inf in a padded row into NaN; ``where`` also
+  stops gradients into padded rows.
+  """
+  if sample_weight is None:
+    return x
+  live = (sample_weight > 0).reshape((-1,) + (1,) * (x.ndim - 1))
+  return jnp.where(live, x, jnp.zeros((), x.dtype))
+
+
+def accumulation_dtype(dtype) -> jnp.dtype:
+  """float32 for half-precision dtypes (sums of 256 bfloat16 ones stall)."""
+  dtype = jnp.dtype(dtype)
+  if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
+    return jnp.dtype(jnp.float32)
+  return dtype
 
 
 def check_choice(value, name: str, choices: Sequence[str]) -> str:
@@ -226,10 +339,11 @@ def label_conditions(labels: jax.Array | None, notion: str, n: int, dtype):
     raise ValueError(
         f"notion={notion!r} conditions on the label: pass `labels`."
     )
-  y = jnp.asarray(labels, dtype)
+  # Indicators, not the values: a padded row's label (even NaN) gives 0.
+  pos = (labels == 1).astype(dtype)
   if notion == "equal_opportunity":
-    return y[None]
-  return jnp.stack([1 - y, y])
+    return pos[None]
+  return jnp.stack([(labels == 0).astype(dtype), pos])
 
 
 def membership(
@@ -265,10 +379,11 @@ def notion_weights(
   check_notion(notion)
   s, num_groups = check_sensitive_features(sensitive_features, num_groups)
   n = s.shape[0]
-  if labels is not None:
-    labels = check_binary(labels, "labels", n)
   dtype = dtype or float_dtype(sample_weight)
   w = check_sample_weight(sample_weight, n, dtype)
+  if labels is not None:
+    labels = check_binary(labels, "labels", n, live=host_live(
+        None if sample_weight is None else w))
   cond = label_conditions(labels, notion, n, dtype)
   member = membership(s, num_groups, w, dtype)
   return cond[:, :, None] * member[None], num_groups
@@ -289,6 +404,12 @@ def group_means(
 ) -> tuple[jax.Array, jax.Array]:
   """Weighted per-group means and total weights.
 
+  Sums accumulate in float32 for half-precision input. A row with weight 0
+  in a group is never read for that group: NaN or inf in a padded row
+  changes nothing, and inf in one group leaves the other groups' means
+  finite (a group holding +inf has mean +inf, one holding NaN or both
+  infinities NaN).
+
   Args:
     values: shape ``[n]`` or ``[n, d]``.
     weights: shape ``[..., n, G]`` (e.g. from :func:`notion_weights`).
@@ -296,14 +417,27 @@ def group_means(
 
   Returns:
     ``(means, totals)``, means of shape ``[..., G]`` or ``[..., G, d]``,
-    totals of shape ``[..., G]``.
+    totals of shape ``[..., G]``, in the dtype of ``weights`` and ``values``.
   """
-  totals = weights.sum(axis=-2)
+  out = jnp.result_type(weights.dtype, values.dtype)
+  acc = accumulation_dtype(out)
+  w, v = weights.astype(acc), values.astype(acc)
+  v = v[:, None] if v.ndim == 1 else v
+  finite = jnp.isfinite(v)
+  totals = w.sum(axis=-2)
+  sums = jnp.einsum("...ng,nd->...gd", w, jnp.where(finite, v, 0))
+  # Non-finite values reach only the groups of the rows that hold them.
+  flags = jnp.concatenate(
+      [v == jnp.inf, v == -jnp.inf, jnp.isnan(v)], axis=1).astype(acc)
+  hits = jnp.einsum("...ng,nd->...gd", (w != 0).astype(acc), flags) > 0
+  pos, neg, nan = jnp.split(hits, 3, axis=-1)
+  special = jnp.where(nan | (pos & neg), jnp.nan,
+                      jnp.where(pos, jnp.inf, -jnp.inf)).astype(acc)
+  sums = jnp.where(pos | neg | nan, special, sums)
+  means = safe_divide(sums, totals[..., None], fill)
   if values.ndim == 1:
-    sums = jnp.einsum("...ng,n->...g", weights, values)
-    return safe_divide(sums, totals, fill), totals
-  sums = jnp.einsum("...ng,nd->...gd", weights, values)
-  return safe_divide(sums, totals[..., None], fill), totals
+    means = means[..., 0]
+  return means.astype(out), totals.astype(out)
 
 
 _HOST_CHUNK = 1 << 18  # rows per compiled count when inputs are on the host
@@ -342,6 +476,7 @@ def _add_cell_counts(counts, invalid, s, y_true, y_pred, w):
   One compiled pass: the ``[G, 2, 2]`` cell counts of the chunk are added to
   ``counts``; ``invalid`` becomes true if a row has an id out of range or a
   non-binary label (such rows are counted in an extra bin, not in a cell).
+  Rows of weight 0 are padding and are not read.
   """
   num_groups, dtype = counts.shape[0], counts.dtype
   s = s.astype(jnp.int32)
@@ -349,7 +484,13 @@ def _add_cell_counts(counts, invalid, s, y_true, y_pred, w):
   k = 4 * num_groups
   cell = jnp.where(valid, s * 4 + y_true.astype(jnp.int32) * 2
                    + y_pred.astype(jnp.int32), k)
-  w = None if w is None else jnp.where(valid, w.astype(dtype), 1)
+  if w is not None:
+    # Padded rows (weight 0) count nowhere, whatever they hold; an invalid
+    # row that is not padding is flagged in the extra bin.
+    w = w.astype(dtype)
+    live = w != 0
+    cell = jnp.where(live, cell, k)
+    w = jnp.where(valid, w, live.astype(dtype))
   # Four partial histograms: a bincount is a serial scatter, and XLA's CPU
   # runtime runs independent ones concurrently (1.1-1.3x at 10^6 rows).
   ws = [None] * 4 if w is None else jnp.array_split(w, 4)
@@ -384,7 +525,9 @@ def cell_counts(
 
   Returns:
     Counts of shape ``[G, 2, 2]`` indexed ``[group, y_true, y_pred]``, in the
-    dtype of ``sample_weight`` (default float dtype when unweighted).
+    dtype of ``sample_weight`` (default float dtype when unweighted), at
+    least float32: half-precision weights are summed in float32 and the
+    table stays float32 (a bfloat16 count stalls at 256).
   """
   y_pred = check_vector(y_pred, "y_pred")
   n = y_pred.shape[0]
@@ -401,7 +544,7 @@ def cell_counts(
   if sample_weight is not None:
     sample_weight = check_sample_weight(sample_weight, n, dtype)
   cols, highs = (s, y_true, y_pred), (num_groups, 2, 2)
-  counts = jnp.zeros((num_groups, 2, 2), dtype)
+  counts = jnp.zeros((num_groups, 2, 2), accumulation_dtype(dtype))
   invalid = jnp.zeros((), bool)
   # Host arrays go in chunks: dispatch is asynchronous, so narrowing one
   # chunk on the host overlaps XLA's count of the previous one.
@@ -414,11 +557,21 @@ def cell_counts(
         counts, invalid,
         *(_narrow_ints(x[rows], h) for x, h in zip(cols, highs, strict=True)),
         None if sample_weight is None else sample_weight[rows])
-  if all(map(is_concrete, cols)) and bool(invalid):
-    # Slow path, only to name the offending values.
+  if is_concrete(invalid):
+    if all(map(is_concrete, cols)) and bool(invalid):
+      # Slow path, only to name the offending values.
+      live = host_live(sample_weight)
+      check_sensitive_features(s, num_groups, n)
+      check_binary(y_true, "y_true", n, live=live)
+      check_binary(y_pred, "y_pred", n, live=live)
+  else:  # checks for fairjax.checked (no-ops otherwise)
     check_sensitive_features(s, num_groups, n)
-    check_binary(y_true, "y_true", n)
-    check_binary(y_pred, "y_pred", n)
+    pad = None if sample_weight is None else sample_weight == 0
+    for x, name in ((y_true, "y_true"), (y_pred, "y_pred")):
+      ok = _is_binary(jnp.asarray(x))
+      checkify.debug_check(
+          jnp.all(ok if pad is None else ok | pad),
+          f"`{name}` must be binary with values in {{{{0, 1}}}}.")
   return counts
 
 
@@ -436,12 +589,70 @@ class GroupEncoding(NamedTuple):
   names: tuple[tuple, ...]
 
 
+def _columns(columns) -> list[np.ndarray]:
+  """Host columns from arrays, lists, pandas Series, Categoricals, DataFrames.
+
+  Duck-typed (pandas is not imported): an object with ``.columns`` is a
+  table, split into its columns; ``.to_numpy()`` reads a Series.
+  """
+  cols = []
+  for c in columns:
+    if hasattr(c, "columns") and hasattr(c, "__getitem__"):
+      cols.extend(_columns([c[k] for k in c.columns]))
+      continue
+    if hasattr(c, "to_numpy"):
+      c = c.to_numpy()
+    elif not isinstance(c, np.ndarray) and hasattr(c, "__array__"):
+      c = np.asarray(c)  # e.g. a pandas Categorical or a jax array
+    else:
+      c = np.asarray(c) if isinstance(c, np.ndarray) else np.asarray(
+          list(c) if not np.isscalar(c) else c, dtype=object)
+    cols.append(c)
+  return cols
+
+
+def _missing(c: np.ndarray) -> np.ndarray:
+  """Rows holding a missing value: None, NaN (float or object), pandas NA."""
+  if c.dtype.kind == "f":
+    return np.isnan(c)
+  if c.dtype != object:
+    return np.zeros(c.shape, bool)
+  return np.array([v is None or (isinstance(v, float) and v != v)
+                   or type(v).__name__ in ("NAType", "NaTType") for v in c],
+                  bool)
+
+
+def _unique(c: np.ndarray, i: int):
+  """Sorted distinct values and inverse codes of one column."""
+  try:
+    return np.unique(c, return_inverse=True)
+  except TypeError as e:  # object column mixing incomparable types
+    kinds = sorted({type(v).__name__ for v in c})
+    raise TypeError(
+        f"Column {i} of encode_groups mixes values of types {kinds} that "
+        "cannot be sorted; convert it to one type (e.g. str) first."
+    ) from e
+
+
+def _plain(v):
+  """A numpy scalar as the Python value (names of the groups)."""
+  return v.item() if isinstance(v, np.generic) else v
+
+
 def encode_groups(*columns: Sequence) -> GroupEncoding:
   """Encodes categorical sensitive columns as (intersectional) group ids.
 
   With one column, each distinct value becomes a group; with several (e.g.
   sex and race), each distinct combination that occurs becomes a group.
-  Groups are numbered in sorted order of their values. Runs on the host.
+  Groups are numbered in sorted order of their values. Columns may be lists,
+  numpy arrays (numbers, strings, objects), pandas Series or Categoricals,
+  or a pandas DataFrame (each of its columns counts as one column); pandas
+  is not needed. Runs on the host.
+
+  Raises:
+    ValueError: no column, columns of different lengths or ranks, or a
+      missing value (None, NaN, pandas NA) in a column.
+    TypeError: a column whose values cannot be sorted (mixed types).
 
   Examples:
     >>> enc = encode_groups(["F", "M", "F"], ["a", "a", "b"])
@@ -450,21 +661,74 @@ def encode_groups(*columns: Sequence) -> GroupEncoding:
   """
   if not columns:
     raise ValueError("encode_groups needs at least one column.")
-  cols = [np.asarray(c) for c in columns]
+  cols = _columns(columns)
+  if not cols:
+    raise ValueError("encode_groups got a table without columns.")
   for i, c in enumerate(cols):
     if c.ndim != 1 or c.shape[0] != cols[0].shape[0]:
       raise ValueError(
           f"Every column must be a vector of the same length; column {i} has "
           f"shape {c.shape}, column 0 has shape {cols[0].shape}."
       )
+    miss = _missing(c)
+    if miss.any():
+      rows = np.nonzero(miss)[0]
+      raise ValueError(
+          f"Column {i} of encode_groups has {rows.size} missing values "
+          f"(first at row {rows[0]}); fill them (e.g. with 'unknown') or "
+          "drop those rows first."
+      )
   codes, uniques = [], []
-  for c in cols:
-    u, inv = np.unique(c, return_inverse=True)
+  for i, c in enumerate(cols):
+    u, inv = _unique(c, i)
     uniques.append(u)
     codes.append(inv.reshape(-1))
   combos, ids = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
   names = tuple(
-      tuple(u[k].item() for u, k in zip(uniques, row, strict=True))
+      tuple(_plain(u[k]) for u, k in zip(uniques, row, strict=True))
       for row in combos
   )
   return GroupEncoding(ids.reshape(-1).astype(np.int32), len(names), names)
+
+
+def checked(fn: Callable) -> Callable:
+  """``fn`` with the checks of traced input turned on (a debug mode).
+
+  Under ``jit`` or ``vmap`` fairjax cannot raise on values: an
+  out-of-range group id, a non-binary label or a negative weight then
+  passes silently (the row is left out of counts, or a one-hot row is
+  zero). ``checked(fn)`` runs ``fn`` under
+  ``jax.experimental.checkify`` and raises a ``ValueError`` naming the
+  argument when one of these checks fails. It costs a few reductions; use
+  it while developing, not in the hot loop.
+
+  Args:
+    fn: any function (jitted or not) that calls fairjax.
+
+  Returns:
+    A function with the signature of ``fn``.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp
+    >>> from fairjax import checked, demographic_parity_difference
+    >>> f = jax.jit(lambda p, s: demographic_parity_difference(
+    ...     p, p, sensitive_features=s, num_groups=2))
+    >>> p, s = jnp.array([1, 0, 1]), jnp.array([0, 1, 5])
+    >>> checked(f)(p, s)
+    Traceback (most recent call last):
+    ...
+    ValueError: `sensitive_features` must lie in [0, 2) (num_groups=2), got values in [0, 5]. (`check` failed)
+  """  # noqa: E501
+  if not callable(fn):
+    raise TypeError(f"`fn` must be callable, got {type(fn).__name__}.")
+  checked_fn = checkify.checkify(fn, errors=checkify.user_checks)
+
+  @functools.wraps(fn)
+  def wrapper(*args, **kwargs):
+    err, out = checked_fn(*args, **kwargs)
+    msg = err.get()
+    if msg is not None:
+      raise ValueError(msg.split("\n")[0])
+    return out
+
+  return wrapper

@@ -48,19 +48,56 @@ from fairjax._groups import (
     check_sample_weight,
     check_sensitive_features,
     float_dtype,
+    host_live,
+    is_concrete,
+    mask_padding,
     notion_weights,
     safe_divide,
 )
+from fairjax._ferm import _check_no_empty_group
+
+
+KERNELS = ("rbf", "linear")
+
+
+def _float_matrix(X, name: str) -> jax.Array:
+  X = as_array(X, name)
+  if np.ndim(X) != 2:
+    raise ValueError(
+        f"`{name}` must be a matrix of shape [n, d], got shape {np.shape(X)}."
+    )
+  X = jnp.asarray(X)
+  if not jnp.issubdtype(X.dtype, jnp.floating):
+    X = X.astype(float_dtype())
+  return X
 
 
 def rbf_kernel(X: ArrayLike, Z: ArrayLike, *, gamma: float) -> jax.Array:
-  r"""Gaussian kernel :math:`e^{-\gamma \|x_i - z_j\|^2}`, shape ``[n, m]``."""
-  X, Z = jnp.asarray(X), jnp.asarray(Z)
+  r"""Gaussian kernel :math:`e^{-\gamma \|x_i - z_j\|^2}`, shape ``[n, m]``.
+
+  Both inputs are first centred on their common mean (the kernel is
+  translation invariant), so that the expansion
+  :math:`\|x\|^2 + \|z\|^2 - 2 x^	op z` does not cancel for inputs far from
+  the origin (an offset of 1e4 would otherwise leave no correct digit in
+  float32). Integer inputs are computed in the default float dtype.
+  """
+  X, Z = _float_matrix(X, "X"), _float_matrix(Z, "Z")
+  if X.shape[1] != Z.shape[1]:
+    raise ValueError(
+        f"`X` and `Z` must have the same number of columns, got {X.shape} "
+        f"and {Z.shape}."
+    )
+  dtype = jnp.result_type(X.dtype, Z.dtype)
+  X, Z = X.astype(dtype), Z.astype(dtype)
+  rows = X.shape[0] + Z.shape[0]
+  center = (X.sum(0) + Z.sum(0)) / max(rows, 1)
+  X, Z = X - center[None, :], Z - center[None, :]
   sq = (
       jnp.sum(jnp.square(X), 1)[:, None]
       + jnp.sum(jnp.square(Z), 1)[None, :]
       - 2 * X @ Z.T
   )
+  gamma = jnp.asarray(gamma, dtype)
   return jnp.exp(-gamma * jnp.maximum(sq, 0))
 
 
@@ -68,6 +105,13 @@ def _kernel(kind: str, X, Z, gamma):
   if kind == "linear":
     return X @ Z.T
   return rbf_kernel(X, Z, gamma=gamma)
+
+
+def _check_kernel(kernel) -> str:
+  """Kernel names are case-sensitive: ``'Linear'`` is an error, not RBF."""
+  if not isinstance(kernel, str) or kernel not in KERNELS:
+    raise ValueError(f"`kernel` must be 'rbf' or 'linear', got {kernel!r}.")
+  return kernel
 
 
 class KernelSVM(NamedTuple):
@@ -84,6 +128,8 @@ class KernelSVM(NamedTuple):
     primal_residual: final max-norm primal residual of the QP (OSQP's).
     dual_residual: final max-norm dual residual of the QP (OSQP's).
     iterations: ADMM iterations run.
+    kernel_id: int32 scalar, the kernel the model was fitted with: index
+      into ``("rbf", "linear")``; :func:`kernel_decision_function` uses it.
   """
 
   dual_coef: jax.Array
@@ -94,6 +140,7 @@ class KernelSVM(NamedTuple):
   primal_residual: jax.Array
   dual_residual: jax.Array
   iterations: jax.Array
+  kernel_id: jax.Array
 
 
 class _QPResult(NamedTuple):
@@ -268,8 +315,11 @@ def _fit_core(X, ypm, y01, s, sw, C, gamma, eps, tol, *, num_groups, notion,
   resid = ypm - f0
   b_free = safe_divide(jnp.sum(jnp.where(free, resid, 0)),
                        nfree.astype(X.dtype), 0)
-  lo_b = jnp.max(jnp.where(_lower_active(alpha, ypm, upper), resid, -jnp.inf))
-  hi_b = jnp.min(jnp.where(_upper_active(alpha, ypm, upper), resid, jnp.inf))
+  real = upper > 0  # padded rows (weight 0) bound nothing
+  lo_b = jnp.max(jnp.where(_lower_active(alpha, ypm, upper) & real, resid,
+                           -jnp.inf))
+  hi_b = jnp.min(jnp.where(_upper_active(alpha, ypm, upper) & real, resid,
+                           jnp.inf))
   mid = jnp.where(jnp.isfinite(lo_b) & jnp.isfinite(hi_b), (lo_b + hi_b) / 2,
                   jnp.where(jnp.isfinite(lo_b), lo_b, hi_b))
   mid = jnp.where(jnp.isfinite(mid), mid, 0)
@@ -277,6 +327,7 @@ def _fit_core(X, ypm, y01, s, sw, C, gamma, eps, tol, *, num_groups, notion,
   return KernelSVM(
       coef, X, bias, gamma, tau @ coef, res.primal_residual,
       res.dual_residual, res.iterations,
+      jnp.asarray(KERNELS.index(kernel), jnp.int32),
   )
 
 
@@ -342,19 +393,15 @@ def fit_kernel_ferm(
     Minimization under Fairness Constraints
     <https://arxiv.org/abs/1802.08626>`_, NeurIPS 2018.
   """
-  X = as_array(X, "X")
-  if np.ndim(X) != 2:
-    raise ValueError(
-        f"`X` must be a matrix of shape [n, d], got shape {np.shape(X)}."
-    )
-  X = jnp.asarray(X)
-  if not jnp.issubdtype(X.dtype, jnp.floating):
-    X = X.astype(float_dtype())
+  X = _float_matrix(X, "X")
   n = X.shape[0]
-  y = check_binary(y, "y", n)
   sw = check_sample_weight(sample_weight, n, X.dtype)
-  if kernel not in ("rbf", "linear"):
-    raise ValueError(f"`kernel` must be 'rbf' or 'linear', got {kernel!r}.")
+  live = host_live(None if sample_weight is None else sw)
+  y = check_binary(y, "y", n, live=live)
+  # Padded rows (weight 0) are never read: their box is [0, 0].
+  X = mask_padding(X, None if sample_weight is None else sw)
+  y = jnp.where(sw > 0, y, 0)
+  _check_kernel(kernel)
   for name, value in (("C", C), ("gamma", gamma)):
     if not np.isfinite(value) or value <= 0:
       raise ValueError(f"`{name}` must be finite and > 0, got {value}.")
@@ -367,6 +414,7 @@ def fit_kernel_ferm(
     s, G = check_sensitive_features(sensitive_features, num_groups, n)
     if G < 2:
       raise ValueError(f"FERM needs at least two groups, got num_groups={G}.")
+    _check_conditioned_groups(s, y, sw, G, notion)
   if tol is None:
     tol = 1e-5 if X.dtype == jnp.float64 else 3e-3
   dt = X.dtype
@@ -378,19 +426,63 @@ def fit_kernel_ferm(
   )
 
 
+def _check_conditioned_groups(s, y, sw, num_groups, notion):
+  """Concrete input: every group needs a conditioned example (or raise).
+
+  Without one (e.g. no positive under equal opportunity) the group's
+  constraint row is undefined and would be dropped silently; this raises
+  like :func:`fairjax.fit_ferm_projection`. Under ``jit`` it is dropped.
+  """
+  if not all(is_concrete(v) for v in (s, y, sw)):
+    return
+  weights, _ = notion_weights(s, num_groups=num_groups, notion=notion,
+                              labels=y, sample_weight=sw)
+  _check_no_empty_group(weights.sum(axis=1), notion)
+
+
 def kernel_decision_function(
-    model: KernelSVM, X: ArrayLike, *, kernel: str = "rbf",
+    model: KernelSVM, X: ArrayLike, *, kernel: str | None = None,
     batch_size: int = 4096,
 ) -> jax.Array:
-  r"""Decision values :math:`\\sum_i c_i K(x_i, x) + b`, shape ``[m]``.
+  r"""Decision values :math:`\sum_i c_i K(x_i, x) + b`, shape ``[m]``.
 
+  Uses the kernel the model was fitted with (``model.kernel_id``).
   Evaluated in row blocks of ``batch_size`` to bound memory.
+
+  Args:
+    model: a :class:`KernelSVM` from :func:`fit_kernel_ferm`.
+    X: inputs, shape ``[m, d]``.
+    kernel: optional, ``"rbf"`` or ``"linear"`` (case-sensitive); it must
+      match the fitted kernel (a check, for code written before the kernel
+      was stored).
+    batch_size: rows per block.
+
+  Raises:
+    ValueError: an unknown kernel name, or one that differs from the
+      fitted kernel.
   """
-  X = jnp.asarray(X, model.train_X.dtype)
+  if not isinstance(model, KernelSVM):
+    raise TypeError(
+        f"`model` must be a KernelSVM, got {type(model).__name__}.")
+  X = jnp.asarray(_float_matrix(X, "X"), model.train_X.dtype)
+  kid = model.kernel_id
+  if kernel is not None:
+    _check_kernel(kernel)
+    if is_concrete(kid) and KERNELS[int(kid)] != kernel:
+      raise ValueError(
+          f"`kernel={kernel!r}` differs from the kernel the model was "
+          f"fitted with ({KERNELS[int(kid)]!r}); omit `kernel`."
+      )
+  if is_concrete(kid):
+    def kfun(A, B):
+      return _kernel(KERNELS[int(kid)], A, B, model.gamma)
+  else:
+    def kfun(A, B):
+      return jax.lax.switch(kid, [
+          functools.partial(_kernel, k, A, B, model.gamma) for k in KERNELS])
   outs = []
   for start in range(0, X.shape[0], batch_size):
-    block = _kernel(kernel, X[start:start + batch_size], model.train_X,
-                    model.gamma)
+    block = kfun(X[start:start + batch_size], model.train_X)
     outs.append(block @ model.dual_coef + model.bias)
   return jnp.concatenate(outs) if outs else jnp.zeros((0,), X.dtype)
 
@@ -462,7 +554,7 @@ def fit_nystroem(
   landmarks; eigenvalues below ``1e-7`` (relative) are dropped, as in
   scikit-learn's ``Nystroem``.
   """
-  X = jnp.asarray(X)
+  X = _float_matrix(X, "X")  # integer X: gamma must stay a float
   if num_components > X.shape[0]:
     raise ValueError(
         f"`num_components` must be <= the rows of X ({X.shape[0]}), got "

@@ -68,6 +68,11 @@ def _cells(y_true, y_pred, sensitive_features, sample_weight, num_groups,
                              num_groups=num_groups, sample_weight=sample_weight)
 
 
+def _out_dtype(sample_weight) -> jnp.dtype:
+  """Dtype of a rate metric: the weights' float dtype (cells are >= f32)."""
+  return _groups.float_dtype(sample_weight)
+
+
 def _rates(cells: jax.Array, kind: str) -> tuple[jax.Array, jax.Array]:
   """Per-group rate and the overall rate from a ``[G, 2, 2]`` table."""
   if kind == "selection":
@@ -174,7 +179,8 @@ def demographic_parity_difference(
   _groups.check_choice(method, "method", _METHODS)
   cells = _cells(y_true, y_pred, sensitive_features, sample_weight,
                  num_groups, binary_true=False)
-  return _dp_difference_cells(cells, method)
+  return _dp_difference_cells(cells, method).astype(
+      _out_dtype(sample_weight))
 
 
 def demographic_parity_ratio(
@@ -197,7 +203,8 @@ def demographic_parity_ratio(
   _groups.check_choice(method, "method", _METHODS)
   cells = _cells(y_true, y_pred, sensitive_features, sample_weight,
                  num_groups, binary_true=False)
-  return _dp_ratio_cells(cells, method)
+  return _dp_ratio_cells(cells, method).astype(
+      _out_dtype(sample_weight))
 
 
 def equal_opportunity_difference(
@@ -223,7 +230,8 @@ def equal_opportunity_difference(
   _groups.check_choice(method, "method", _METHODS)
   cells = _cells(y_true, y_pred, sensitive_features, sample_weight,
                  num_groups, binary_true=True)
-  return _eo_difference_cells(cells, method)
+  return _eo_difference_cells(cells, method).astype(
+      _out_dtype(sample_weight))
 
 
 def equalized_odds_difference(
@@ -249,7 +257,8 @@ def equalized_odds_difference(
   _groups.check_choice(agg, "agg", _AGGS)
   cells = _cells(y_true, y_pred, sensitive_features, sample_weight,
                  num_groups, binary_true=True)
-  return _eodds_difference_cells(cells, method, agg)
+  return _eodds_difference_cells(cells, method, agg).astype(
+      _out_dtype(sample_weight))
 
 
 def group_statistics(
@@ -260,6 +269,7 @@ def group_statistics(
     sample_weight: ArrayLike | None = None,
     threshold: float = 0.5,
     num_groups: int | None = None,
+    check_finite: bool = True,
 ) -> GroupStatistics:
   """Per-group count, selection rate, TPR, FPR and mean prediction.
 
@@ -269,12 +279,19 @@ def group_statistics(
       ``y_pred >= threshold`` (identical to ``y_pred`` for 0/1 predictions),
       ``mean_prediction`` uses ``y_pred`` itself.
     sensitive_features: integer group ids, shape ``[n]``.
-    sample_weight: non-negative weights, shape ``[n]``.
+    sample_weight: non-negative weights, shape ``[n]`` (0 masks a padded
+      row, whose values are then not read).
     threshold: decision threshold for scores.
     num_groups: static number of groups; required under ``jit``/``vmap``.
+    check_finite: raise a ``ValueError`` (concrete input) when a non-padded
+      prediction is NaN or inf. Otherwise, and under ``jit``, a NaN makes
+      its group's statistics NaN (other groups are unaffected); ``+inf`` is
+      a score above every threshold.
 
   Returns:
-    A :class:`GroupStatistics` of ``[G]`` arrays, NaN where undefined.
+    A :class:`GroupStatistics` of ``[G]`` arrays in the floating dtype of
+    ``y_pred`` and ``sample_weight`` (computed in at least float32), NaN
+    where undefined.
   """
   y_pred = jnp.asarray(_groups.check_vector(y_pred, "y_pred"))
   n = y_pred.shape[0]
@@ -282,22 +299,31 @@ def group_statistics(
       sensitive_features, num_groups, n
   )
   dtype = _groups.float_dtype(y_pred, sample_weight)
-  y_pred = y_pred.astype(dtype)
+  acc = _groups.accumulation_dtype(dtype)
   w = None
   if sample_weight is not None:
     w = _groups.check_sample_weight(sample_weight, n, dtype)
-  hard = (y_pred >= threshold).astype(jnp.int32)
+  if check_finite:
+    _groups.check_finite(y_pred, "y_pred", _groups.host_live(w))
+  y_pred = _groups.mask_padding(y_pred.astype(acc), w)
+  nan = jnp.isnan(y_pred)
+  hard = (~nan & (y_pred >= threshold)).astype(jnp.int32)
   cells = _groups.cell_counts(s, y_true, hard, num_groups=num_groups,
                               sample_weight=w)
-  mean_pred, _ = _groups.group_means(
-      y_pred, _groups.membership(s, num_groups, w, dtype))
-  return GroupStatistics(
+  member = _groups.membership(s, num_groups, w, acc)
+  mean_pred, _ = _groups.group_means(y_pred, member)
+  # A NaN prediction has no side of the threshold: its group's rates are NaN.
+  nan_group = (member * nan[:, None].astype(acc)).sum(0) > 0
+  def rate(kind):
+    return jnp.where(nan_group, jnp.nan, _rates(cells, kind)[0])
+  stats = GroupStatistics(
       count=cells.sum((-2, -1)),
-      selection_rate=_rates(cells, "selection")[0],
-      true_positive_rate=_rates(cells, "tpr")[0],
-      false_positive_rate=_rates(cells, "fpr")[0],
+      selection_rate=rate("selection"),
+      true_positive_rate=rate("tpr"),
+      false_positive_rate=rate("fpr"),
       mean_prediction=mean_pred,
   )
+  return GroupStatistics(*(x.astype(dtype) for x in stats))
 
 
 class AuditResult(NamedTuple):
@@ -373,8 +399,10 @@ def audit(
     >>> r.equal_opportunity_difference.item(), r.groups.count.tolist()
     (0.5, [2.0, 2.0])
   """
-  return _audit_cells(_cells(y_true, y_pred, sensitive_features,
-                             sample_weight, num_groups, binary_true=True))
+  out = _out_dtype(sample_weight)
+  result = _audit_cells(_cells(y_true, y_pred, sensitive_features,
+                               sample_weight, num_groups, binary_true=True))
+  return jax.tree.map(lambda x: x.astype(out), result)
 
 
 # ----------------------------------------------------------------------------
@@ -388,7 +416,8 @@ def _group_cdfs(cum, total, totals):
   groups' CDFs and so leaves their spread unchanged.
   """
   present = totals > 0
-  pooled = total / jnp.maximum(totals.sum(), 1)
+  mass = totals.sum(axis=-1, keepdims=True)
+  pooled = total / jnp.where(mass > 0, mass, 1)
   return jnp.where(present, cum / jnp.where(present, totals, 1), pooled)
 
 
@@ -420,16 +449,20 @@ def _ks_sorted(sorted_pred, sorted_s, sorted_w, num_groups) -> jax.Array:
 
   ``sorted_w`` are row weights (integer multiplicities give exact counts) or
   ``None``. The CDFs are compared only after the last of a run of tied
-  predictions.
+  predictions. Sums run in at least float32; the result has the dtype of
+  ``sorted_pred``. NaN in a row of positive weight gives NaN.
   """
   dtype = _groups.float_dtype(sorted_pred)
-  w = jnp.ones(sorted_s.shape, dtype) if sorted_w is None else (
-      sorted_w.astype(dtype))
+  acc = _groups.accumulation_dtype(dtype)
+  w = jnp.ones(sorted_s.shape, acc) if sorted_w is None else (
+      sorted_w.astype(acc))
   totals = jax.ops.segment_sum(w, sorted_s, num_segments=num_groups)
   last = jnp.append(sorted_pred[1:] != sorted_pred[:-1], True)
   spread = jax.lax.platform_dependent(
       sorted_s, w, last, totals, cpu=_ks_spread_scan, default=_ks_spread_cumsum)
-  return jnp.where((totals > 0).sum() >= 2, spread, 0).astype(dtype)
+  value = jnp.where((totals > 0).sum() >= 2, spread, 0)
+  nan = jnp.any(jnp.isnan(sorted_pred) & (w > 0))
+  return jnp.where(nan, jnp.nan, value).astype(dtype)
 
 
 def ks_distance(
@@ -439,6 +472,7 @@ def ks_distance(
     sensitive_features: ArrayLike,
     sample_weight: ArrayLike | None = None,
     num_groups: int | None = None,
+    check_finite: bool = True,
 ) -> jax.Array:
   r"""Largest Kolmogorov-Smirnov distance between groups' prediction laws.
 
@@ -458,23 +492,35 @@ def ks_distance(
     sensitive_features: integer group ids, shape ``[n]``.
     sample_weight: non-negative weights, shape ``[n]``.
     num_groups: static number of groups; required under ``jit``/``vmap``.
+    check_finite: raise a ``ValueError`` (concrete input) when a non-padded
+      prediction is NaN or inf; otherwise, and under ``jit``, NaN gives NaN
+      and ``±inf`` are ordinary extreme values.
 
   Returns:
-    A scalar in ``[0, 1]``; 0 when fewer than two groups are present.
+    A scalar in ``[0, 1]`` in the floating dtype of ``y_pred`` and
+    ``sample_weight`` (CDFs are summed in at least float32); 0 when fewer
+    than two groups are present.
+
+  Raises:
+    ValueError: no rows (``n = 0``), or as documented for ``check_finite``.
   """
   y_pred = jnp.asarray(_groups.check_vector(y_pred, "y_pred"))
   n = y_pred.shape[0]
+  _groups.check_nonempty(n, "y_pred")
   _groups.check_vector(y_true, "y_true", n)
   s, num_groups = _groups.check_sensitive_features(
       sensitive_features, num_groups, n
   )
   dtype = _groups.float_dtype(y_pred, sample_weight)
-  y_pred = y_pred.astype(dtype)
-  order = jnp.argsort(y_pred)
   w = None
   if sample_weight is not None:
-    w = _groups.check_sample_weight(sample_weight, n, dtype)[order]
-  return _ks_sorted(y_pred[order], s[order], w, num_groups)
+    w = _groups.check_sample_weight(sample_weight, n, dtype)
+  if check_finite:
+    _groups.check_finite(y_pred, "y_pred", _groups.host_live(w))
+  y_pred = _groups.mask_padding(y_pred.astype(dtype), w)
+  order = jnp.argsort(y_pred)
+  return _ks_sorted(y_pred[order], s[order], None if w is None else w[order],
+                    num_groups)
 
 
 # ----------------------------------------------------------------------------
@@ -524,7 +570,11 @@ def mean_gap_penalty(
     sample_weight: non-negative weights, shape ``[n]``.
 
   Returns:
-    A scalar of the scores' floating dtype.
+    A scalar of the scores' floating dtype (computed in at least float32).
+    NaN in a non-padded score gives NaN (never a confident 0).
+
+  Raises:
+    ValueError: no rows (``n = 0``), bad shapes, notion or reduction.
   """
   _groups.check_choice(reduction, "reduction", _REDUCTIONS)
   scores = jnp.asarray(_groups.as_array(scores, "scores"))
@@ -532,25 +582,31 @@ def mean_gap_penalty(
     raise ValueError(
         f"`scores` must have shape [n] or [n, d], got shape {scores.shape}."
     )
+  _groups.check_nonempty(scores.shape[0], "scores")
   dtype = _groups.float_dtype(scores)
+  acc = _groups.accumulation_dtype(dtype)
   s, num_groups = _groups.check_sensitive_features(
       sensitive_features, num_groups, scores.shape[0]
   )
   weights, _ = _groups.notion_weights(
       s, num_groups=num_groups, notion=notion, labels=labels,
-      sample_weight=sample_weight, dtype=dtype,
+      sample_weight=sample_weight, dtype=acc,
   )
   # Treat scores [n] as [n, 1]: the norm of a 1-d gap is its absolute value.
-  values = scores.astype(dtype).reshape(scores.shape[0], -1)
+  values = scores.astype(acc).reshape(scores.shape[0], -1)
   means, totals = _groups.group_means(values, weights, fill=0.0)
-  return jnp.sum(jax.vmap(_mean_gap, (0, 0, None))(means, totals, reduction))
+  gap = jnp.sum(jax.vmap(_mean_gap, (0, 0, None))(means, totals, reduction))
+  return gap.astype(dtype)
 
 
 def _safe_norm(x: jax.Array) -> jax.Array:
-  """Euclidean norm over the last axis with a finite gradient at 0."""
+  """Euclidean norm over the last axis with a finite gradient at 0.
+
+  NaN stays NaN (``sq > 0`` would be false for NaN and give 0).
+  """
   sq = jnp.sum(x * x, axis=-1)
-  ok = sq > 0
-  return jnp.where(ok, jnp.sqrt(jnp.where(ok, sq, 1)), 0)
+  zero = sq == 0
+  return jnp.where(zero, 0, jnp.sqrt(jnp.where(zero, 1, sq)))
 
 
 def _mean_gap(means: jax.Array, totals: jax.Array, reduction: str) -> jax.Array:

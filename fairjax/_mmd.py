@@ -76,30 +76,57 @@ def as_points(features: ArrayLike) -> tuple[jax.Array, jnp.dtype]:
         "`features` must be scores of shape [n] or representations of shape "
         f"[n, d], got shape {tuple(np.shape(x))}."
     )
+  _groups.check_nonempty(np.shape(x)[0], "features")
   out_dtype = _groups.float_dtype(x)
   compute = out_dtype if jnp.finfo(out_dtype).bits >= 32 else jnp.float32
   x = jnp.asarray(x).astype(compute)
   return x.reshape(x.shape[0], -1), out_dtype
 
 
+def weighted_center(x: jax.Array, sample_weight) -> jax.Array:
+  """Points minus their weighted mean (padded rows, weight 0, set to 0).
+
+  Translation-invariant kernels and costs are unchanged by it, and
+  distances far from the origin (1e4) stay accurate.
+  """
+  if sample_weight is None:
+    return x - jnp.mean(x, axis=0, keepdims=True)
+  w = sample_weight.astype(x.dtype)
+  center = _groups.safe_divide(w @ x, jnp.sum(w), 0)
+  return _groups.mask_padding(x - center[None, :], sample_weight)
+
+
 def check_penalty_inputs(
-    features, sensitive_features, num_groups, labels, sample_weight
+    features, sensitive_features, num_groups, labels, sample_weight, *,
+    center: bool = True,
 ):
   """Validates the arguments shared by the distribution-matching penalties.
+
+  Padded rows (weight 0) are set to 0 with ``where`` before any arithmetic,
+  so NaN or inf there changes nothing; with ``center`` (translation-invariant
+  kernels and OT costs) the points are then centred on their weighted mean
+  (:func:`weighted_center`).
 
   Returns ``(points [n, d], output dtype, group ids, num_groups, labels,
   sample_weight)``; ``labels`` and ``sample_weight`` stay ``None`` if not
   given.
+
+  Raises:
+    ValueError: no rows, bad shapes, ids, labels or weights.
   """
   x, out_dtype = as_points(features)
   n = x.shape[0]
   s, num_groups = _groups.check_sensitive_features(
       sensitive_features, num_groups, n
   )
-  if labels is not None:
-    labels = _groups.check_binary(labels, "labels", n)
   if sample_weight is not None:
     sample_weight = _groups.check_sample_weight(sample_weight, n, x.dtype)
+    x = _groups.mask_padding(x, sample_weight)
+  if labels is not None:
+    labels = _groups.check_binary(
+        labels, "labels", n, live=_groups.host_live(sample_weight))
+  if center:
+    x = weighted_center(x, sample_weight)
   return x, out_dtype, s, num_groups, labels, sample_weight
 
 
@@ -228,7 +255,12 @@ def mmd_penalty(
   with :math:`p_g` the group's weight share within the label class.
   Equalized odds sums the penalties of the two label classes. A group (or
   label class) without members contributes exactly 0 with a finite
-  gradient; a batch with one group gives 0.
+  gradient; a batch with one group gives 0. The unbiased estimator is
+  undefined for a group with a single member: concrete input raises a
+  ``ValueError``, under ``jit`` the group is left out like an absent group.
+  The unbiased estimate can be slightly negative (it is unbiased for a
+  non-negative quantity); the biased ones are ``>= 0`` up to rounding.
+  Rows of weight 0 are padding: their features are never read.
 
   Kernels, with bandwidths :math:`\sigma_s` (a sequence sums the kernels,
   for a multi-scale kernel):
@@ -244,8 +276,8 @@ def mmd_penalty(
 
   ``bandwidth="median"`` takes the median distance between points of the
   batch (among at most 512 of them, weighted; gradient stopped). Built-in
-  kernels are translation invariant, so the points are centred first, which
-  keeps magnitudes up to 1e4 accurate.
+  kernels are translation invariant, so the points are centred first (on
+  their weighted mean), which keeps magnitudes up to 1e4 accurate.
 
   Args:
     features: scores of shape ``[n]`` or representations of shape ``[n, d]``.
@@ -289,9 +321,16 @@ def mmd_penalty(
   if not callable(kernel):
     check_choice(kernel, "kernel", KERNELS)
   _groups.check_notion(notion)
+  # Translation invariant (the weighted U-statistic of the linear kernel
+  # is not): centring keeps distances accurate far from the origin.
+  invariant = kernel in ("gaussian", "laplace", "energy") or (
+      kernel == "linear" and estimator != "unbiased")
   x, out_dtype, s, num_groups, labels, sample_weight = check_penalty_inputs(
-      features, sensitive_features, num_groups, labels, sample_weight
+      features, sensitive_features, num_groups, labels, sample_weight,
+      center=invariant,
   )
+  if estimator == "unbiased":
+    _check_two_members(s, labels, sample_weight, notion, num_groups)
   shift = kernel in ("gaussian", "laplace")
   median = shift and isinstance(bandwidth, str) and bandwidth == "median"
   scales = bandwidths(bandwidth, x.dtype) if shift and not median else None
@@ -325,12 +364,6 @@ def _mmd(
       sample_weight=sample_weight, dtype=x.dtype,
   )
   num_classes = groups.shares.shape[0]
-  if kernel in ("gaussian", "laplace", "energy") or (
-      kernel == "linear" and estimator != "unbiased"
-  ):
-    # Translation invariant (the weighted U-statistic of the linear kernel
-    # is not): centring keeps distances accurate far from the origin.
-    x = x - jnp.mean(x, axis=0, keepdims=True)
   if median:
     scales = weighted_median_distance(x, groups.columns.sum(axis=1))[None]
 
@@ -346,13 +379,43 @@ def _mmd(
   else:
     gram = kernel_gram(x, groups.columns, kernel, scales)
     diag = kernel_diagonal(x, kernel, scales)
+  shares = groups.shares
   if estimator == "unbiased":
     cols = groups.columns
     overlap = cols.T @ (diag[:, None] * cols)
     same = cols.T @ cols
     gram = _groups.safe_divide(gram - overlap, 1 - same, 0)
+    # U(a_g, a_g) averages over pairs of distinct members: undefined for a
+    # group with a single member (sum a_i^2 = 1). Under jit such a group is
+    # left out, as an absent group (concrete input raises before).
+    self_pairs = 1 - jnp.diagonal(same).reshape(num_classes, -1)[:, :-1]
+    tol = jnp.sqrt(jnp.finfo(x.dtype).eps)
+    shares = jnp.where(self_pairs > tol, shares, 0)
   pairs, to_pooled = _pair_divergences(gram, num_classes, groups.num_groups)
-  return reduce_divergences(pairs, to_pooled, groups.shares, reduction)
+  return reduce_divergences(pairs, to_pooled, shares, reduction)
+
+
+def _check_two_members(s, labels, sample_weight, notion, num_groups):
+  """Concrete input: every present group needs two members (unbiased MMD)."""
+  if not all(_groups.is_concrete(v) for v in (s, labels, sample_weight)):
+    return
+  s = np.asarray(s)
+  live = np.ones(s.shape, bool) if sample_weight is None else (
+      np.asarray(sample_weight) > 0)
+  classes = {"demographic_parity": [(None, live)]}.get(notion) or [
+      (k, live & (np.asarray(labels) == k))
+      for k in ((1,) if notion == "equal_opportunity" else (0, 1))]
+  for k, rows in classes:
+    counts = np.bincount(s[rows], minlength=num_groups)
+    if (counts == 1).any():
+      g = int(np.nonzero(counts == 1)[0][0])
+      where = "" if k is None else f" with y = {k}"
+      raise ValueError(
+          f"estimator='unbiased' needs at least two members (rows of "
+          f"positive weight) in every present group, but group {g} has one"
+          f"{where}: its U-statistic, an average over pairs of distinct "
+          "members, is undefined. Use estimator='biased', or merge groups."
+      )
 
 
 def _check_random_features(kernel, num_features, key):
