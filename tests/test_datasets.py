@@ -17,8 +17,11 @@ import fairjax.datasets as fds
 from fairjax.datasets import (
     CrimeRFPredictions,
     Dataset,
+    MultitaskDataset,
     load_adult,
+    load_adult_tasks,
     load_compas,
+    load_compas_tasks,
     load_crime,
     load_crime_rf_predictions,
     load_german,
@@ -373,6 +376,103 @@ def test_crime_rf_predictions_line_up():
   # Published target (papers.md): RF test MSE 0.0141.
   mse = np.mean((rf.pred_test.astype(float) - rf.y_test) ** 2)
   assert abs(mse - 0.0141) < 5e-5
+
+
+# ---------------------------------------------------------- multitask ----
+
+
+def _check_multitask(d, num_tasks):
+  assert isinstance(d, MultitaskDataset)
+  assert len(d.task_names) == num_tasks
+  for X, Y, s in ((d.X_train, d.Y_train, d.s_train),
+                  (d.X_test, d.Y_test, d.s_test)):
+    assert X.dtype == np.float32 and X.shape[1] == len(d.feature_names)
+    assert Y.dtype == np.int32 and Y.shape == (X.shape[0], num_tasks)
+    assert s.dtype == np.int32 and s.shape == (X.shape[0],)
+    for t in range(num_tasks):
+      assert set(np.unique(Y[:, t])) == {0, 1}
+
+
+def test_adult_tasks_labels_from_pandas(adult_frames):
+  train, test = adult_frames
+  d = load_adult_tasks()
+  _check_multitask(d, 4)
+  assert d.task_names == ("income", "hours>40", "prof_managerial", "married")
+  for df, Y in ((train, d.Y_train), (test, d.Y_test)):
+    expected = np.stack([
+        df.income.str.rstrip(".").eq(">50K"),
+        df["hours-per-week"] > 40,
+        df.occupation.isin(["Exec-managerial", "Prof-specialty"]),
+        df["marital-status"].str.startswith("Married"),
+    ], axis=1).astype(np.int32)
+    np.testing.assert_array_equal(Y, expected)
+  base = load_adult()
+  np.testing.assert_array_equal(d.task("income").y_test, base.y_test)
+  np.testing.assert_array_equal(d.s_train, base.s_train)
+
+
+@pytest.mark.parametrize("sensitive", ["sex", "race"])
+def test_adult_tasks_withhold_every_target_column(sensitive):
+  d = load_adult_tasks(sensitive=sensitive)
+  withheld = ("hours-per-week", "occupation", "marital-status",
+              "relationship", "income", sensitive)
+  prefixes = {f.split("=")[0] for f in d.feature_names}
+  assert not prefixes & set(withheld)
+  base = load_adult(sensitive=sensitive)
+  for j, name in enumerate(d.feature_names):  # the same encoded columns
+    k = base.feature_names.index(name)
+    np.testing.assert_array_equal(d.X_train[:, j], base.X_train[:, k])
+    np.testing.assert_array_equal(d.X_test[:, j], base.X_test[:, k])
+  assert len(base.feature_names) - len(d.feature_names) == 1 + 14 + 7 + 6
+  kept = load_adult_tasks(sensitive=sensitive, include_sensitive=True)
+  assert sensitive in {f.split("=")[0] for f in kept.feature_names}
+
+
+def test_compas_tasks_labels_from_pandas(compas_frame):
+  df = compas_frame
+  for sensitive in ("race", "race_caucasian", "sex"):
+    d = load_compas_tasks(sensitive=sensitive, seed=3)
+    _check_multitask(d, 4)
+    base = load_compas(sensitive=sensitive, seed=3)
+    np.testing.assert_array_equal(d.s_test, base.s_test)
+    np.testing.assert_array_equal(d.task("two_year_recid").y_train,
+                                  base.y_train)
+    assert not any(f.startswith("c_charge_degree") for f in d.feature_names)
+    keep = [base.feature_names.index(f) for f in d.feature_names]
+    np.testing.assert_array_equal(d.X_train, base.X_train[:, keep])
+  d = load_compas_tasks(seed=3)
+  assert d.task_names == ("two_year_recid", "violent_recid", "felony",
+                          "medium_high_score")
+  assert d.feature_names == (
+      "age", "priors_count", "juv_fel_count", "juv_misd_count",
+      "juv_other_count", "sex=Female", "sex=Male", "age_cat=25 - 45",
+      "age_cat=Greater than 45", "age_cat=Less than 25")
+  n_test = math.ceil(0.3 * 6_172)
+  test = np.random.default_rng(3).permutation(6_172)[-n_test:]
+  expected = np.stack([
+      df.two_year_recid, df.is_violent_recid, df.c_charge_degree.eq("F"),
+      df.score_text.isin(["Medium", "High"]),
+  ], axis=1).astype(np.int32)[test]
+  np.testing.assert_array_equal(d.Y_test, expected)
+  np.testing.assert_array_equal(
+      expected[:, 3], (df.decile_score.to_numpy()[test] >= 5))
+
+
+def test_multitask_task_view_and_errors():
+  d = load_compas_tasks()
+  one = d.task("felony")
+  assert isinstance(one, Dataset) and one.name == "compas-tasks:felony"
+  np.testing.assert_array_equal(one.y_train, d.Y_train[:, 2])
+  one.X_train[0, 0] = 99.0  # a fresh copy
+  assert d.X_train[0, 0] != 99.0
+  with pytest.raises(ValueError, match="`name`.*felony"):
+    d.task("income")
+  with pytest.raises(ValueError, match="`sensitive`"):
+    load_adult_tasks(sensitive="age")
+  with pytest.raises(TypeError, match="`include_sensitive`"):
+    load_adult_tasks(include_sensitive=1)
+  with pytest.raises(ValueError, match="`sensitive`"):
+    load_compas_tasks(sensitive="age")
 
 
 # ------------------------------------------------------------ arguments ----

@@ -23,6 +23,12 @@ What each loader returns with its defaults:
   group: share of Black residents <= 0.06.
 * :func:`load_crime_rf_predictions`: the published random-forest
   predictions on that split.
+* :func:`load_adult_tasks`, :func:`load_compas_tasks`: several binary tasks
+  on the same inputs (a :class:`MultitaskDataset`, ``Y`` of shape
+  ``[n, T]``), the columns that define any task withheld from the inputs;
+  Adult: income, hours-per-week > 40, professional/managerial occupation,
+  married; COMPAS: two-year recidivism, violent recidivism, felony charge,
+  a Medium/High COMPAS score.
 
 Examples:
   >>> from fairjax.datasets import load_adult
@@ -31,17 +37,24 @@ Examples:
   ((30162, 102), ('Female', 'Male'))
 """
 
-from fairjax.datasets._adult import load_adult
-from fairjax.datasets._common import CrimeRFPredictions, Dataset
-from fairjax.datasets._compas import load_compas
+from fairjax.datasets._adult import load_adult, load_adult_tasks
+from fairjax.datasets._common import (
+    CrimeRFPredictions,
+    Dataset,
+    MultitaskDataset,
+)
+from fairjax.datasets._compas import load_compas, load_compas_tasks
 from fairjax.datasets._crime import load_crime, load_crime_rf_predictions
 from fairjax.datasets._german import load_german
 
 __all__ = (
     "CrimeRFPredictions",
     "Dataset",
+    "MultitaskDataset",
     "load_adult",
+    "load_adult_tasks",
     "load_compas",
+    "load_compas_tasks",
     "load_crime",
     "load_crime_rf_predictions",
     "load_german",

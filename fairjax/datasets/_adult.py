@@ -17,12 +17,14 @@ from fairjax._groups import check_choice, encode_groups
 from fairjax.datasets._common import (
   Column,
   Dataset,
+  MultitaskDataset,
   as_codes,
   as_float,
   check_bool,
   encode_columns,
   frozen,
   make_dataset,
+  make_multitask_dataset,
   read_rows,
 )
 
@@ -47,6 +49,13 @@ SEX_NAMES = ("Female", "Male")
 RACE_NAMES = ("non-White", "White")
 # The FERM reference's 13 inputs: every column but native-country and income.
 FERM_COLUMNS = COLUMNS[:13]
+# The targets of load_adult_tasks, and the columns withheld from its inputs
+# (relationship too: its values Husband and Wife imply married).
+TASKS = ("income", "hours>40", "prof_managerial", "married")
+WITHHELD = ("marital-status", "occupation", "relationship", "hours-per-week")
+HOURS_THRESHOLD = 40.0
+PROF_MANAGERIAL = ("Exec-managerial", "Prof-specialty")
+MARRIED = ("Married-AF-spouse", "Married-civ-spouse", "Married-spouse-absent")
 
 
 @functools.lru_cache(maxsize=1)
@@ -257,4 +266,92 @@ def load_adult(
   )
   return _official(
       columns, n_data, sensitive, include_sensitive, standardize
+  )
+
+
+def _task_labels(columns: dict[str, Column]) -> np.ndarray:
+  """``[48842, 4]`` int32 labels of :data:`TASKS` over all rows."""
+  def any_of(column, categories):
+    return np.any([_is(column, c) for c in categories], axis=0)
+
+  labels = (
+      _is(columns["income"], ">50K"),
+      columns["hours-per-week"].values > HOURS_THRESHOLD,
+      any_of(columns["occupation"], PROF_MANAGERIAL),
+      any_of(columns["marital-status"], MARRIED),
+  )
+  return np.stack(labels, axis=1).astype(np.int32)
+
+
+def load_adult_tasks(
+    *,
+    sensitive: str = "sex",
+    standardize: bool = True,
+    include_sensitive: bool = False,
+) -> MultitaskDataset:
+  r"""Loads UCI Adult with four binary tasks on the same inputs.
+
+  The rows and the split are those of ``load_adult()`` (the official split,
+  30,162 train / 15,060 test rows). The tasks (columns of ``Y``, in this
+  order):
+
+  * ``"income"``: income ``>50K`` (``load_adult``'s ``y``; 24.9% of the
+    training rows);
+  * ``"hours>40"``: hours-per-week above 40 (30.5%);
+  * ``"prof_managerial"``: occupation Exec-managerial or Prof-specialty
+    (26.6%);
+  * ``"married"``: marital-status Married-civ-spouse, Married-AF-spouse or
+    Married-spouse-absent (47.9%).
+
+  The inputs are ``load_adult``'s encoding of the remaining columns: every
+  column that defines a task is withheld (hours-per-week, occupation,
+  marital-status, and relationship, whose values Husband and Wife imply
+  married; income is never an input), so no task sees its own target. With
+  ``sex`` as the sensitive attribute that leaves 74 features: age,
+  workclass, fnlwgt, education, education-num, race, capital-gain,
+  capital-loss and native-country, numeric ones standardised with the
+  training mean and (``ddof=0``) standard deviation when ``standardize``.
+  Use it to train a representation on some tasks and test it on others
+  (Oneto et al., 2020).
+
+  Args:
+    sensitive: as :func:`load_adult`: ``"sex"``, ``"race"``, ``"race5"`` or
+      ``"sex_race"``.
+    standardize: whether to standardise the numeric columns.
+    include_sensitive: keep the sensitive attribute's columns among the
+      features (default ``False``).
+
+  Returns:
+    A :class:`MultitaskDataset` named ``"adult-tasks"``; ``.task(name)``
+    gives one task as a :class:`Dataset`.
+
+  References:
+    Becker and Kohavi, `Adult <https://doi.org/10.24432/C5XW20>`_, UCI
+    Machine Learning Repository, 1996 (CC BY 4.0); Oneto, Donini, Luise,
+    Ciliberto, Maurer and Pontil, `Exploiting MMD and Sinkhorn Divergences
+    for Fair and Transferable Representation Learning
+    <https://arxiv.org/abs/2010.01400>`_, NeurIPS 2020.
+  """
+  check_choice(sensitive, "sensitive", SENSITIVE)
+  standardize = check_bool(standardize, "standardize")
+  include_sensitive = check_bool(include_sensitive, "include_sensitive")
+  columns, n_data = raw_adult()
+  keep = _complete_rows(columns)
+  index = np.arange(keep.shape[0])
+  train = index[keep & (index < n_data)]
+  test = index[keep & (index >= n_data)]
+  drop = set(WITHHELD)
+  if not include_sensitive:
+    drop |= set(SENSITIVE_COLUMNS[sensitive])
+  raw = [columns[name] for name in COLUMNS[:-1] if name not in drop]
+  X_train, X_test, names = encode_columns(
+      raw, train, test, standardize=standardize, categories_from_train=True
+  )
+  Y = _task_labels(columns)
+  s, group_names = _group_ids(columns, np.concatenate([train, test]),
+                              sensitive)
+  n_train = train.shape[0]
+  return make_multitask_dataset(
+      "adult-tasks", (X_train, X_test), (Y[train], Y[test]),
+      (s[:n_train], s[n_train:]), names, TASKS, group_names,
   )

@@ -67,6 +67,54 @@ class Dataset(NamedTuple):
   num_groups: int
 
 
+class MultitaskDataset(NamedTuple):
+  """A train/test split with several binary targets on the same inputs.
+
+  Every target is a column of the raw file that the inputs ``X`` leave out,
+  with every column that determines it, so no task's own target is among
+  the inputs of any task.
+
+  Attributes:
+    name: data set name, e.g. ``"adult-tasks"``.
+    X_train: ``float32`` features of shape ``[n_train, d]``.
+    Y_train: ``int32`` labels in ``{0, 1}`` of shape ``[n_train, T]``;
+      column ``t`` is task ``task_names[t]``.
+    s_train: ``int32`` group ids in ``[0, num_groups)`` of shape ``[n_train]``.
+    X_test: ``float32`` features of shape ``[n_test, d]``.
+    Y_test: ``int32`` labels of shape ``[n_test, T]``.
+    s_test: ``int32`` group ids of shape ``[n_test]``.
+    feature_names: name of each of the ``d`` feature columns.
+    task_names: name of each of the ``T`` tasks.
+    group_names: ``group_names[g]`` names group id ``g``.
+    num_groups: number of groups (``len(group_names)``).
+  """
+
+  name: str
+  X_train: np.ndarray
+  Y_train: np.ndarray
+  s_train: np.ndarray
+  X_test: np.ndarray
+  Y_test: np.ndarray
+  s_test: np.ndarray
+  feature_names: tuple[str, ...]
+  task_names: tuple[str, ...]
+  group_names: tuple[str, ...]
+  num_groups: int
+
+  def task(self, name: str) -> Dataset:
+    """One task as a :class:`Dataset` (fresh copies of the arrays)."""
+    if name not in self.task_names:
+      raise ValueError(
+          f"`name` must be one of {self.task_names}, got {name!r}."
+      )
+    t = self.task_names.index(name)
+    return make_dataset(
+        f"{self.name}:{name}", (self.X_train, self.X_test),
+        (self.Y_train[:, t], self.Y_test[:, t]), (self.s_train, self.s_test),
+        self.feature_names, self.group_names,
+    )
+
+
 class CrimeRFPredictions(NamedTuple):
   """The published random-forest predictions on the Crime split.
 
@@ -304,6 +352,34 @@ def make_dataset(
       y_test=fresh(y[1], y_dtype),
       s_test=fresh(s[1], np.int32),
       feature_names=tuple(str(f) for f in feature_names),
+      group_names=tuple(str(g) for g in group_names),
+      num_groups=len(group_names),
+  )
+
+
+def make_multitask_dataset(
+    name: str,
+    X: tuple[np.ndarray, np.ndarray],
+    Y: tuple[np.ndarray, np.ndarray],
+    s: tuple[np.ndarray, np.ndarray],
+    feature_names: Sequence[str],
+    task_names: Sequence[str],
+    group_names: Sequence[str],
+) -> MultitaskDataset:
+  """Assembles a :class:`MultitaskDataset` from fresh copies."""
+  def fresh(a, dtype):
+    return np.array(a, dtype=dtype, copy=True, order="C")
+
+  return MultitaskDataset(
+      name=name,
+      X_train=fresh(X[0], np.float32),
+      Y_train=fresh(Y[0], np.int32),
+      s_train=fresh(s[0], np.int32),
+      X_test=fresh(X[1], np.float32),
+      Y_test=fresh(Y[1], np.int32),
+      s_test=fresh(s[1], np.int32),
+      feature_names=tuple(str(f) for f in feature_names),
+      task_names=tuple(str(t) for t in task_names),
       group_names=tuple(str(g) for g in group_names),
       num_groups=len(group_names),
   )

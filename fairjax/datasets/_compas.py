@@ -18,12 +18,14 @@ from fairjax._groups import check_choice
 from fairjax.datasets._common import (
     Column,
     Dataset,
+    MultitaskDataset,
     as_codes,
     as_float,
     check_bool,
     encode_columns,
     frozen,
     make_dataset,
+    make_multitask_dataset,
     random_split,
     read_rows,
 )
@@ -32,9 +34,13 @@ NUMERIC = (
     "age", "priors_count", "juv_fel_count", "juv_misd_count",
     "juv_other_count",
 )
-CATEGORICAL = ("c_charge_degree", "sex", "age_cat", "race")
+CATEGORICAL = ("c_charge_degree", "sex", "age_cat", "race", "score_text")
 FILTER = ("days_b_screening_arrest", "is_recid", "score_text")
 TARGET = "two_year_recid"
+# The targets of load_compas_tasks; c_charge_degree (a target there) is
+# withheld from its inputs.
+TASKS = ("two_year_recid", "violent_recid", "felony", "medium_high_score")
+VIOLENT = "is_violent_recid"
 SENSITIVE = ("race", "race_caucasian", "sex")
 SENSITIVE_COLUMN = {"race": "race", "race_caucasian": "race", "sex": "sex"}
 GROUP_NAMES = {
@@ -64,11 +70,12 @@ def raw_compas() -> tuple[dict[str, Column], np.ndarray]:
   Returns:
     ``(columns, target)``: read-only :class:`Column` s for the numeric and
     categorical columns used (categories: the values that occur among the
-    filtered rows, sorted) and ``two_year_recid`` as int32.
+    filtered rows, sorted; ``is_violent_recid`` as a float column) and
+    ``two_year_recid`` as int32.
   """
   rows = read_rows("compas", "compas-scores-two-years.csv")
   header, body = rows[0], rows[1:]
-  needed = NUMERIC + CATEGORICAL + FILTER + (TARGET,)
+  needed = NUMERIC + CATEGORICAL + FILTER + (TARGET, VIOLENT)
   missing = [name for name in needed if name not in header]
   if missing or any(len(row) != len(header) for row in body):
     raise ValueError(
@@ -78,7 +85,7 @@ def raw_compas() -> tuple[dict[str, Column], np.ndarray]:
   records = [dict(zip(header, row, strict=True)) for row in body]
   kept = [r for r in records if _keep(r)]
   columns = {}
-  for name in NUMERIC:
+  for name in NUMERIC + (VIOLENT,):
     columns[name] = Column(name, frozen(as_float([r[name] for r in kept])))
   for name in CATEGORICAL:
     codes, categories = as_codes([r[name] for r in kept])
@@ -186,4 +193,88 @@ def load_compas(
   return make_dataset(
       "compas", (X_train, X_test), (target[train], target[test]),
       (s[train], s[test]), feature_names, GROUP_NAMES[sensitive],
+  )
+
+
+def load_compas_tasks(
+    *,
+    sensitive: str = "race",
+    test_size: float = 0.3,
+    seed: int = 0,
+    standardize: bool = True,
+    include_sensitive: bool = False,
+) -> MultitaskDataset:
+  r"""Loads ProPublica's COMPAS data with four binary tasks on the same inputs.
+
+  The rows and the split are those of :func:`load_compas` with the same
+  ``sensitive``, ``test_size`` and ``seed``. The tasks (columns of ``Y``, in
+  this order; shares of the 6,172 rows):
+
+  * ``"two_year_recid"``: arrested again within two years
+    (``load_compas``'s ``y``; 45.5%);
+  * ``"violent_recid"``: ``is_violent_recid``, a violent offence after the
+    screening (11.2%);
+  * ``"felony"``: the charge of the screening arrest is a felony
+    (``c_charge_degree == "F"``; 64.3%);
+  * ``"medium_high_score"``: COMPAS rated the recidivism risk Medium or
+    High (``score_text``, i.e. decile score 5 or more; 44.6%).
+
+  The inputs are :func:`load_compas`'s without c_charge_degree (a target
+  here): age, priors_count, juv_fel_count, juv_misd_count and
+  juv_other_count (standardised with the training mean and ``ddof=0``
+  standard deviation when ``standardize``), then the sex and age_cat
+  indicators: 10 columns (8 for ``sensitive="sex"``, whose column is left
+  out unless ``include_sensitive``; race indicators are appended only with
+  ``include_sensitive`` and a race attribute). COMPAS's scores and every
+  recidivism column are never inputs.
+
+  Args:
+    sensitive: as :func:`load_compas`: ``"race"``, ``"race_caucasian"`` or
+      ``"sex"``.
+    test_size: fraction of rows in the test part, in ``(0, 1)``.
+    seed: non-negative seed of the permutation.
+    standardize: whether to standardise the numeric columns.
+    include_sensitive: keep the sensitive attribute among the features.
+
+  Returns:
+    A :class:`MultitaskDataset` named ``"compas-tasks"``; ``.task(name)``
+    gives one task as a :class:`Dataset`.
+
+  References:
+    Angwin, Larson, Mattu and Kirchner, `Machine Bias
+    <https://www.propublica.org/article/machine-bias-risk-assessments-in-criminal-sentencing>`_,
+    ProPublica, 2016; Oneto, Donini, Luise, Ciliberto, Maurer and Pontil,
+    `Exploiting MMD and Sinkhorn Divergences for Fair and Transferable
+    Representation Learning <https://arxiv.org/abs/2010.01400>`_, NeurIPS
+    2020.
+  """
+  base = load_compas(
+      sensitive=sensitive, test_size=test_size, seed=seed,
+      standardize=standardize, include_sensitive=include_sensitive,
+  )
+  columns, target = raw_compas()
+  race = columns["race"]
+  if sensitive == "race_caucasian":
+    rows = np.flatnonzero(
+        _is(race, "African-American") | _is(race, "Caucasian")
+    )
+  else:
+    rows = np.arange(target.shape[0])
+  train_pos, test_pos = random_split(
+      rows.shape[0], test_size=test_size, seed=seed
+  )
+  train, test = rows[train_pos], rows[test_pos]
+  score = columns["score_text"]
+  Y = np.stack([
+      target,
+      columns[VIOLENT].values == 1.0,
+      _is(columns["c_charge_degree"], "F"),
+      _is(score, "Medium") | _is(score, "High"),
+  ], axis=1).astype(np.int32)
+  keep = [j for j, name in enumerate(base.feature_names)
+          if not name.startswith("c_charge_degree=")]
+  return make_multitask_dataset(
+      "compas-tasks", (base.X_train[:, keep], base.X_test[:, keep]),
+      (Y[train], Y[test]), (base.s_train, base.s_test),
+      [base.feature_names[j] for j in keep], TASKS, base.group_names,
   )
