@@ -15,7 +15,7 @@ from fairjax._ferm import (
     fit_ferm_projection,
     orthogonality_penalty,
 )
-from fairjax._groups import GroupEncoding, encode_groups
+from fairjax._groups import GroupEncoding, checked, encode_groups
 from fairjax._kernel_ferm import (
     KernelSVM,
     NystroemFeatures,
@@ -64,8 +64,34 @@ from fairjax._rates import (
 )
 
 # --- training floor: constraints (fairjax/training) ---
+from fairjax.training import (
+    ConstrainedOptimizer,
+    ConstraintValues,
+    LagrangianState,
+    MultiplierState,
+    StepInfo,
+    bound_constraint,
+    concatenate_constraints,
+    constrained_optimizer,
+    find_best_candidate_distribution,
+    find_best_candidate_index,
+    init_multipliers,
+    lagrangian,
+    rate_constraints,
+    update_multipliers,
+)
 
 # --- training floor: sweeps (fairjax/training) ---
+from fairjax.training import (
+    StratifiedBatches,
+    nnx_scan,
+    pareto_front,
+    plot_pareto_front,
+    progress_bar,
+    progress_scan,
+    stratified_batches,
+    sweep,
+)
 
 __version__ = "0.1.0"
 
@@ -119,6 +145,7 @@ __all__ = (
     # Groups
     "encode_groups",
     "GroupEncoding",
+    "checked",
     # --- rate states ---
     "rate_state",
     "RateState",
@@ -130,5 +157,27 @@ __all__ = (
     "rate_gaps",
     "num_rate_gaps",
     # --- training floor: constraints ---
+    "constrained_optimizer",
+    "ConstrainedOptimizer",
+    "LagrangianState",
+    "StepInfo",
+    "rate_constraints",
+    "bound_constraint",
+    "concatenate_constraints",
+    "ConstraintValues",
+    "lagrangian",
+    "init_multipliers",
+    "update_multipliers",
+    "MultiplierState",
+    "find_best_candidate_index",
+    "find_best_candidate_distribution",
     # --- training floor: sweeps ---
+    "sweep",
+    "pareto_front",
+    "plot_pareto_front",
+    "stratified_batches",
+    "StratifiedBatches",
+    "nnx_scan",
+    "progress_scan",
+    "progress_bar",
 )

@@ -58,9 +58,24 @@ _DP_METRICS = (_metrics.demographic_parity_difference,
                _metrics.demographic_parity_ratio)
 
 
-def _row_multiplicities(key: jax.Array, n: int, dtype) -> jax.Array:
-  """Multiplicities of ``n`` rows drawn with replacement, shape ``[n]``."""
-  counts = jnp.bincount(jax.random.randint(key, (n,), 0, n), length=n)
+def _row_multiplicities(key: jax.Array, n: int, dtype,
+                        live: jax.Array | None = None) -> jax.Array:
+  """Multiplicities of rows drawn with replacement, shape ``[n]``.
+
+  Without ``live``: ``n`` draws among the ``n`` rows. With ``live`` (the
+  rows that are not padding): ``n_live`` draws among the live rows only, the
+  ``k``-th draw naming the ``k``-th live row, so padded rows are never drawn
+  and the resample is the one of the data without its padding (the same
+  draws, since a key's first ``n_live`` integers do not depend on ``n``).
+  """
+  if live is None:
+    counts = jnp.bincount(jax.random.randint(key, (n,), 0, n), length=n)
+  else:
+    n_live = jnp.sum(live.astype(jnp.int32))
+    draws = jax.random.randint(key, (n,), 0, jnp.maximum(n_live, 1))
+    rows = jnp.nonzero(live, size=n, fill_value=0)[0]
+    keep = (jnp.arange(n) < n_live).astype(jnp.int32)
+    counts = jnp.bincount(rows[draws], weights=keep, length=n)
   return counts if dtype is None else counts.astype(dtype)
 
 
@@ -88,15 +103,16 @@ def _cell_samples(metric, kwargs, y_true, y_pred, s, num_groups, keys):
 def _ks_samples(y_pred, s, weight, num_groups, keys):
   """Row bootstrap of the KS distance: sort once, reweight per resample."""
   dtype = _groups.float_dtype(y_pred, weight)
-  y_pred = jnp.asarray(y_pred, dtype)
+  y_pred = _groups.mask_padding(jnp.asarray(y_pred, dtype), weight)
   order = jnp.argsort(y_pred)
   sp, ss = y_pred[order], s[order]
   sw = None if weight is None else weight[order]
+  live = None if sw is None else sw > 0
 
   def one(key):
     # Rows are exchangeable: drawing multiplicities of the sorted rows is a
     # row bootstrap (the one the generic path draws on pre-sorted data).
-    c = _row_multiplicities(key, sp.shape[0], None)
+    c = _row_multiplicities(key, sp.shape[0], None, live)
     return _metrics._ks_sorted(
         sp, ss, c if sw is None else c.astype(sw.dtype) * sw, num_groups)
 
@@ -108,9 +124,10 @@ def _row_samples(metric, kwargs, y_true, y_pred, s, weight, num_groups, keys):
   n = s.shape[0]
   dtype = _groups.float_dtype(weight)
   base = jnp.ones((n,), dtype) if weight is None else weight
+  live = None if weight is None else weight > 0
 
   def one(key):
-    w = base * _row_multiplicities(key, n, dtype)
+    w = base * _row_multiplicities(key, n, dtype, live)
     return metric(y_true, y_pred, sensitive_features=s, sample_weight=w,
                   num_groups=num_groups, **kwargs)
 
@@ -158,7 +175,9 @@ def bootstrap_ci(
     key: a ``jax.random`` key.
     n_boot: number of resamples (static).
     level: confidence level in ``(0, 1)``.
-    sample_weight: non-negative weights, shape ``[n]``.
+    sample_weight: non-negative weights, shape ``[n]``; rows of weight 0 are
+      padding and never drawn (each resample draws as many rows as there
+      are non-padded ones).
     num_groups: static number of groups; required under ``jit``/``vmap``.
     **metric_kwargs: static options of the metric (e.g. ``agg="mean"``).
 
