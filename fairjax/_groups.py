@@ -189,16 +189,16 @@ def check_binary(
   y = check_vector(y, name, n)
   if is_concrete(y):
     host = np.asarray(y)
-    if live is not None and is_concrete(live):
-      host = host[np.asarray(live)]
     bad = ~((host == 0) | (host == 1))
+    if live is not None and is_concrete(live):
+      bad &= np.asarray(live)
     if bad.any():
       rows = np.nonzero(bad)[0]
       vals = np.unique(host[bad])[:5]
       raise ValueError(
           f"`{name}` must be binary with values in {{0, 1}}, got other values "
           f"such as {vals.tolist()} ({rows.size} rows, first at row "
-          f"{rows[0]} of the non-padded rows)."
+          f"{rows[0]})."
       )
   elif y.size:
     checkify.debug_check(

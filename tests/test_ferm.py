@@ -271,7 +271,7 @@ def test_bad_input():
     ferm_direction(X[:, 0], y, sensitive_features=s)
   with pytest.raises(ValueError, match="`sensitive_features` must have length"):
     ferm_direction(X, y, sensitive_features=s[:-1])
-  with pytest.raises(ValueError, match="`labels` must be binary"):
+  with pytest.raises(ValueError, match="`y` must be binary"):
     ferm_direction(X, y + 1, sensitive_features=s)
   state = fit_ferm_projection(X, y, sensitive_features=s, method="shift")
   with pytest.raises(ValueError, match="needs `sensitive_features`"):
