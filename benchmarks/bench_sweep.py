@@ -158,7 +158,8 @@ def mlp_jax(x, y, s, batch):
       opt.update(model, grads)
       return value
 
-    losses = fairjax.nnx_scan(step, (model, opt), (b.indices, b.sample_weight))
+    (model, _), losses = fairjax.nnx_scan(step, (model, opt),
+                                          (b.indices, b.sample_weight))
     return nnx.state(model, nnx.Param), losses
 
   return train_fn, -(-X.shape[0] // batch)

@@ -15,8 +15,9 @@ The recipe that stays valid in Flax's tree mode (no ``nnx.vmap`` and no
 
 :func:`nnx_scan` is step 2's loop: it runs an ordinary mutating NNX train
 step (``optimizer.update(model, grads)``) under ``jax.lax.scan`` by
-splitting the objects into their state before the loop and merging them
-inside the body. flax is an optional dependency, imported on first use.
+splitting the objects into their state before the loop, merging them
+inside the body, and returning the trained objects merged from the final
+state. flax is an optional dependency, imported on first use.
 """
 
 from __future__ import annotations
@@ -45,16 +46,18 @@ def nnx_scan(
     length: int | None = None,
     *,
     every: int | None = None,
-) -> Any:
-  """Runs a mutating NNX train step in a compiled loop; returns its outputs.
+) -> tuple[Any, Any]:
+  """Runs a mutating NNX train step in a compiled loop.
 
   ``step(*objects, x)`` (or ``step(objects, x)`` when ``objects`` is not a
   tuple) may update the NNX objects in place, as ``nnx.Optimizer.update``
   does, and returns anything to stack (e.g. the loss). The loop is a
   :func:`progress_scan` over ``nnx.split(objects)``'s state, merged back
   into objects inside the body, so it runs under ``jit``, ``vmap`` and
-  :func:`fairjax.sweep` (Flax's tree mode, no ``StateAxes``). After the
-  loop the original objects hold the final state (``nnx.update``).
+  :func:`fairjax.sweep` (Flax's tree mode, no ``StateAxes``). The trained
+  objects are returned as new objects (merged from the final state); the
+  ones passed in are left as they were, so nothing is mutated across trace
+  levels.
 
   Args:
     step: ``step(*objects, x) -> y``.
@@ -65,7 +68,8 @@ def nnx_scan(
     every: steps between progress reports (see :func:`progress_scan`).
 
   Returns:
-    The stacked outputs of ``step`` (leading axis: the steps).
+    ``(objects, ys)``: the trained objects (same structure as ``objects``)
+    and the stacked outputs of ``step`` (leading axis: the steps).
 
   Examples:
     >>> import jax.numpy as jnp, optax
@@ -78,7 +82,7 @@ def nnx_scan(
     ...       lambda m: jnp.mean((m(x) - y) ** 2))(model)
     ...   opt.update(model, g)
     ...   return loss
-    >>> losses = nnx_scan(step, (model, opt), length=50)
+    >>> (model, opt), losses = nnx_scan(step, (model, opt), length=50)
     >>> bool(losses[-1] < 1e-3 * losses[0])
     True
   """
@@ -91,5 +95,4 @@ def nnx_scan(
     return nnx.state(objs), y
 
   state, ys = progress_scan(body, state, xs, length, every=every)
-  nnx.update(objects, state)
-  return ys
+  return nnx.merge(graphdef, state), ys
