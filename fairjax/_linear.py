@@ -22,6 +22,20 @@ the range of :math:`U`, so that :math:`U w = t` and
 :math:`\|U w\|_\infty \le \epsilon` exactly (up to float rounding). With
 ``eps=0`` this is the orthogonal projection :math:`w \perp \mathrm{span}(U)`.
 The free parameters :math:`(v, b, \theta)` are optimised without constraint.
+
+Rate constraints (``constraint="demographic_parity" | "equal_opportunity" |
+"equalized_odds"``, ``bound=b``) bound the fairness metric of the hard
+predictions ``f(x) > 0`` on the training data instead,
+
+.. math::
+  \max_{g \ne h} \big(r_g(f) - r_h(f)\big) \le b,
+
+with :math:`r_g` the group's selection rate (or TPR, or TPR and FPR). They
+are met with the proxy-Lagrangian of :mod:`fairjax.training` (full-batch
+Adam on the Lagrangian of the sigmoid proxy rates, projected dual ascent on
+the hard violations) and the best feasible iterate is returned
+(:func:`fairjax.find_best_candidate_index` over every iterate, on the
+training data).
 """
 
 from __future__ import annotations
@@ -36,9 +50,12 @@ import optax
 from jax.typing import ArrayLike
 
 from fairjax._groups import (
+    NOTIONS,
     as_array,
     check_binary,
+    check_choice,
     check_sample_weight,
+    check_sensitive_features,
     float_dtype,
     is_concrete,
 )
@@ -164,6 +181,8 @@ def _check_data(X, y, sample_weight):
   X = jnp.asarray(X)
   if not jnp.issubdtype(X.dtype, jnp.floating):
     X = X.astype(float_dtype())
+  if jnp.finfo(X.dtype).bits < 32:  # bf16/f16: fit in float32
+    X = X.astype(jnp.float32)
   dtype = X.dtype
   n = X.shape[0]
   if n == 0:
@@ -364,6 +383,92 @@ def _fit(
   return _to_model(params, con)
 
 
+# ------------------------------------------------------ rate constraints
+
+
+@functools.partial(
+    jax.jit, static_argnames=("num_steps", "notion", "num_groups"))
+def _fit_rate_constrained(
+    X, y, ypm, s, sw, reg, is_hinge, bound, learning_rate, *, num_steps,
+    notion, num_groups,
+):
+  """Proxy-Lagrangian GDA; returns the best feasible iterate and its info."""
+  from fairjax import _rates
+  from fairjax.training import _candidates, _constraints
+
+  d, dtype = X.shape[1], X.dtype
+  total = jnp.sum(sw)
+  m = _rates.num_rate_gaps(num_groups, notion=notion)
+
+  def fun(model):
+    z = decision_function(model, X)
+    loss = jnp.sum(sw * _data_loss(is_hinge, ypm * z, 0.0)) / total
+    loss = loss + 0.5 * reg * jnp.sum(jnp.square(model.weights))
+    return loss, _constraints.rate_constraints(
+        y, z, sensitive_features=s, notion=notion, bound=bound,
+        sample_weight=sw, num_groups=num_groups)
+
+  schedule = optax.cosine_decay_schedule(learning_rate, num_steps, alpha=0.1)
+  opt = _constraints.constrained_optimizer(
+      optax.adam(schedule), dual_learning_rate=10 * learning_rate / m)
+  model = LinearModel(jnp.zeros((d,), dtype), jnp.zeros((), dtype))
+  big = jnp.asarray(jnp.inf, dtype)
+
+  def step(carry, _):
+    model, state, best, best_loss, best_viol = carry
+    new, state, info = opt.update(fun, model, state)
+    viol = jnp.max(info.strict_violation)
+    pick = _candidates.find_best_candidate_index(
+        jnp.stack([best_loss, info.loss]), jnp.stack([best_viol, viol]))
+    keep = pick == 0
+    best = jax.tree.map(lambda a, b: jnp.where(keep, a, b), best, model)
+    best_loss = jnp.where(keep, best_loss, info.loss)
+    best_viol = jnp.where(keep, best_viol, viol)
+    return (new, state, best, best_loss, best_viol), None
+
+  with jax.numpy_dtype_promotion("standard"):  # optax's int step counters
+    init = (model, opt.init(model, m), model, big, big)
+    carry, _ = jax.lax.scan(step, init, None, length=num_steps)
+  return carry[2]
+
+
+def _check_rate_constraint(constraint, bound, sensitive_features, num_groups,
+                           n, constraint_directions, batch_size):
+  """Validates ``constraint=``/``bound=``; returns ``(s, num_groups)``."""
+  if constraint is None:
+    return None
+  check_choice(constraint, "constraint", NOTIONS)
+  if sensitive_features is None:
+    raise ValueError(
+        f"constraint={constraint!r} needs `sensitive_features` (the group id "
+        "of each row), got None.")
+  if constraint_directions is not None:
+    raise ValueError(
+        "Pass either `constraint` (a bound on a rate difference) or "
+        "`constraint_directions` (FERM's |<w, u>| <= eps), not both.")
+  if batch_size is not None:
+    raise ValueError(
+        "`constraint=` fits full-batch (the rates are over the whole "
+        f"training set): leave `batch_size` as None, got {batch_size}.")
+  from fairjax.training._constraints import _check_bound
+  _check_bound(bound)
+  return check_sensitive_features(sensitive_features, num_groups, n,
+                                  min_groups=2)
+
+
+def _fit_constrained(X, y, sample_weight, reg_fn, is_hinge, constraint, bound,
+                     groups, num_steps, learning_rate):
+  X, y, sw = _check_data(X, y, sample_weight)
+  num_steps = _check_int(num_steps, "num_steps")
+  _check_positive(learning_rate, "learning_rate")
+  s, num_groups = groups
+  dtype = X.dtype
+  return _fit_rate_constrained(
+      X, y, _signed(y, dtype), s, sw, reg_fn(sw, dtype), jnp.asarray(is_hinge),
+      jnp.asarray(bound, dtype), jnp.asarray(learning_rate, dtype),
+      num_steps=num_steps, notion=constraint, num_groups=num_groups)
+
+
 def _prepare(
     X, y, sample_weight, constraint_directions, eps, num_steps, batch_size,
     key, learning_rate, tol,
@@ -404,6 +509,10 @@ def fit_logistic_regression(
     constraint_directions: ArrayLike | None = None,
     eps: float = 0.0,
     tol: float | None = None,
+    constraint: str | None = None,
+    bound: float = 0.02,
+    sensitive_features: ArrayLike | None = None,
+    num_groups: int | None = None,
 ) -> LinearModel:
   r"""Fits L2-regularised logistic regression with Optax.
 
@@ -425,7 +534,8 @@ def fit_logistic_regression(
   decayed to 0 with a cosine schedule.
 
   Args:
-    X: features, shape ``[n, d]``; its floating dtype is kept.
+    X: features, shape ``[n, d]``; its floating dtype is kept (float32
+      at least: bf16/f16 input is fitted in float32).
     y: labels in ``{0, 1}``, shape ``[n]``.
     l2: L2 strength :math:`\lambda \ge 0` on ``w`` (not on the bias).
     sample_weight: non-negative weights (or a padding mask), shape ``[n]``.
@@ -436,12 +546,24 @@ def fit_logistic_regression(
     constraint_directions: :math:`U`, shape ``[K, d]`` or ``[d]``.
     eps: slack :math:`\epsilon \ge 0` of the constraint; ``0`` = orthogonal.
     tol: gradient-norm tolerance of L-BFGS; default ``100 * finfo.eps``.
+    constraint: ``None``, or ``"demographic_parity"``,
+      ``"equal_opportunity"`` or ``"equalized_odds"``: bound that metric of
+      the hard predictions ``f(x) > 0`` on the training data by ``bound``
+      (module docstring). ``num_steps`` full-batch Adam steps of step size
+      ``learning_rate`` (cosine-decayed to a tenth), dual step size
+      ``10 * learning_rate / m``; returns the best feasible iterate.
+    bound: the largest allowed difference, in ``[0, 1]``.
+    sensitive_features: integer group ids, shape ``[n]`` (with
+      ``constraint``).
+    num_groups: static number of groups (inferred when omitted).
 
   Returns:
     The fitted :class:`LinearModel`.
 
   Raises:
     ValueError: wrong shapes, non-binary ``y``, negative hyperparameters.
+      A ``bound`` outside ``[0, 1]``, an unknown ``constraint``, or
+      ``constraint`` without ``sensitive_features``.
     TypeError: non-integer ``num_steps``/``batch_size``.
 
   Examples:
@@ -452,6 +574,13 @@ def fit_logistic_regression(
     [0, 0, 1, 1]
   """
   _check_positive(l2, "l2", allow_zero=True)
+  groups = _check_rate_constraint(
+      constraint, bound, sensitive_features, num_groups, np.shape(X)[0],
+      constraint_directions, batch_size)
+  if groups is not None:
+    return _fit_constrained(
+        X, y, sample_weight, lambda sw, dt: jnp.asarray(l2, dt), False,
+        constraint, bound, groups, num_steps, learning_rate)
   args, static = _prepare(
       X, y, sample_weight, constraint_directions, eps, num_steps, batch_size,
       key, learning_rate, tol,
@@ -478,6 +607,10 @@ def fit_linear_svm(
     constraint_directions: ArrayLike | None = None,
     eps: float = 0.0,
     tol: float | None = None,
+    constraint: str | None = None,
+    bound: float = 0.02,
+    sensitive_features: ArrayLike | None = None,
+    num_groups: int | None = None,
 ) -> LinearModel:
   r"""Fits a soft-margin linear SVM (hinge loss, L2) with Optax.
 
@@ -503,7 +636,8 @@ def fit_linear_svm(
   rows drawn with replacement, cosine-decayed step size ``learning_rate``.
 
   Args:
-    X: features, shape ``[n, d]``; its floating dtype is kept.
+    X: features, shape ``[n, d]``; its floating dtype is kept (float32
+      at least: bf16/f16 input is fitted in float32).
     y: labels in ``{0, 1}`` (mapped to ``-1, +1`` inside), shape ``[n]``.
     C: inverse regularisation strength, ``> 0``.
     sample_weight: non-negative weights (or a padding mask), shape ``[n]``.
@@ -514,12 +648,24 @@ def fit_linear_svm(
     constraint_directions: :math:`U`, shape ``[K, d]`` or ``[d]``.
     eps: slack :math:`\epsilon \ge 0` of the constraint; ``0`` = orthogonal.
     tol: gradient-norm tolerance of L-BFGS; default ``100 * finfo.eps``.
+    constraint: ``None``, or ``"demographic_parity"``,
+      ``"equal_opportunity"`` or ``"equalized_odds"``: bound that metric of
+      the hard predictions ``f(x) > 0`` on the training data by ``bound``
+      (module docstring). ``num_steps`` full-batch Adam steps of step size
+      ``learning_rate`` (cosine-decayed to a tenth), dual step size
+      ``10 * learning_rate / m``; returns the best feasible iterate.
+    bound: the largest allowed difference, in ``[0, 1]``.
+    sensitive_features: integer group ids, shape ``[n]`` (with
+      ``constraint``).
+    num_groups: static number of groups (inferred when omitted).
 
   Returns:
     The fitted :class:`LinearModel`.
 
   Raises:
     ValueError: wrong shapes, non-binary ``y``, non-positive ``C``.
+      A ``bound`` outside ``[0, 1]``, an unknown ``constraint``, or
+      ``constraint`` without ``sensitive_features``.
     TypeError: non-integer ``num_steps``/``batch_size``.
 
   References:
@@ -528,6 +674,14 @@ def fit_linear_svm(
     <https://arxiv.org/abs/1802.08626>`_, NeurIPS 2018.
   """
   _check_positive(C, "C")
+  groups = _check_rate_constraint(
+      constraint, bound, sensitive_features, num_groups, np.shape(X)[0],
+      constraint_directions, batch_size)
+  if groups is not None:
+    return _fit_constrained(
+        X, y, sample_weight,
+        lambda sw, dt: 1 / (jnp.asarray(C, dt) * jnp.sum(sw)), True,
+        constraint, bound, groups, num_steps, learning_rate)
   args, static = _prepare(
       X, y, sample_weight, constraint_directions, eps, num_steps, batch_size,
       key, learning_rate, tol,

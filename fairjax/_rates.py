@@ -128,6 +128,7 @@ def rate_state(
     _groups.check_binary(p, "y_pred", n)
   p = p.astype(dtype)
   w = _groups.check_sample_weight(sample_weight, n, dtype)
+  p = jnp.where(w > 0, p, 0)  # a padded row (weight 0) is never read
   cell = s * 2 + y
   sums = jax.ops.segment_sum(jnp.stack([w * p, w], -1), cell,
                              num_segments=2 * num_groups)

@@ -295,3 +295,84 @@ def test_bad_input():
     fit_logistic_regression(X, y, constraint_directions=np.ones((2, D + 1)))
   with pytest.raises(ValueError, match="`sample_weight` must be finite"):
     fit_logistic_regression(X, y, sample_weight=-np.ones(N))
+
+
+# ------------------------------------------------ rate constraints (issue 9)
+
+
+def _adult_rows(stride=6):
+  from fairjax.datasets import load_adult
+  ds = load_adult(sensitive="sex")
+  rows = slice(0, None, stride)
+  return (np.asarray(ds.X_train[rows], np.float32), ds.y_train[rows],
+          ds.s_train[rows])
+
+
+@pytest.mark.parametrize("fit,constraint,bound", [
+    (fit_logistic_regression, "demographic_parity", 0.02),
+    (fit_logistic_regression, "equal_opportunity", 0.03),
+    (fit_linear_svm, "demographic_parity", 0.02),
+])
+def test_rate_constraint_met_on_adult_training_data(fit, constraint, bound):
+  import fairjax
+  X, y, s = _adult_rows()
+  metric = {"demographic_parity": fairjax.demographic_parity_difference,
+            "equal_opportunity": fairjax.equal_opportunity_difference}[
+                constraint]
+  free = fit(X, y, num_steps=100)
+  pred0 = np.asarray(decision_function(free, X) > 0).astype(int)
+  model = fit(X, y, constraint=constraint, bound=bound,
+              sensitive_features=s)
+  pred = np.asarray(decision_function(model, X) > 0).astype(int)
+  gap = float(metric(y, pred, sensitive_features=s))
+  assert gap <= bound + 1e-6, gap  # the best feasible iterate
+  assert float(metric(y, pred0, sensitive_features=s)) > bound
+  assert np.mean(pred == y) > np.mean(pred0 == y) - 0.04
+
+
+def test_rate_constraint_equalized_odds_and_vmap_over_bound():
+  import fairjax
+  X, y, s = _adult_rows(20)
+  bounds = jnp.array([0.03, 0.08])
+  fit = jax.vmap(lambda b: fit_logistic_regression(
+      X, y, constraint="equalized_odds", bound=b, sensitive_features=s,
+      num_groups=2, num_steps=300))
+  models = fit(bounds)
+  for i, b in enumerate(np.asarray(bounds)):
+    m = jax.tree.map(lambda a, i=i: a[i], models)
+    pred = np.asarray(decision_function(m, X) > 0).astype(int)
+    gap = float(fairjax.equalized_odds_difference(y, pred,
+                                                  sensitive_features=s))
+    assert gap <= b + 1e-6, (b, gap)
+
+
+def test_bfloat16_features_fit_in_float32():
+  X, y, _ = _data()
+  m = fit_logistic_regression(jnp.asarray(X, jnp.bfloat16), y, num_steps=50)
+  assert m.weights.dtype == jnp.float32
+  ref = fit_logistic_regression(
+      np.asarray(jnp.asarray(X, jnp.bfloat16).astype(jnp.float32)), y,
+      num_steps=50)
+  np.testing.assert_allclose(m.weights, ref.weights, rtol=1e-5, atol=1e-6)
+
+
+def test_rate_constraint_bad_input():
+  X, y, _ = _data()
+  X = X.astype(np.float32)
+  s = (np.arange(N) % 2).astype(np.int32)
+  with pytest.raises(ValueError, match="`bound` must lie in"):
+    fit_logistic_regression(X, y, constraint="demographic_parity", bound=1.5,
+                            sensitive_features=s)
+  with pytest.raises(ValueError, match="`bound` must lie in"):
+    fit_linear_svm(X, y, constraint="demographic_parity", bound=-0.01,
+                   sensitive_features=s)
+  with pytest.raises(ValueError, match="`constraint` must be one of"):
+    fit_logistic_regression(X, y, constraint="parity", sensitive_features=s)
+  with pytest.raises(ValueError, match="needs `sensitive_features`"):
+    fit_logistic_regression(X, y, constraint="equal_opportunity")
+  with pytest.raises(ValueError, match="not both"):
+    fit_linear_svm(X, y, constraint="demographic_parity",
+                   sensitive_features=s, constraint_directions=np.ones(D))
+  with pytest.raises(ValueError, match="batch_size"):
+    fit_logistic_regression(X, y, constraint="demographic_parity",
+                            sensitive_features=s, batch_size=8)

@@ -225,3 +225,18 @@ def test_sharded_over_8_devices_equals_unsharded():
                      cwd=pathlib.Path(__file__).parent)
   assert r.returncode == 0, r.stderr[-3000:]
   assert r.stdout.startswith("OK")
+
+
+def test_padded_rows_are_never_read():
+  s, y, _ = _data(np.random.default_rng(11), n=40)
+  prob = np.random.default_rng(12).random(40).astype(np.float32)
+  w = np.ones(40, np.float32)
+  w[::4] = 0
+  bad = prob.copy()
+  bad[::4] = np.nan
+  a = fairjax.rate_state(y, prob, sensitive_features=s, sample_weight=w)
+  b = fairjax.rate_state(y, bad, sensitive_features=s, sample_weight=w)
+  _same(a, b)
+  g = jax.grad(lambda z: jnp.sum(fairjax.rate_constraints(
+      y, z, sensitive_features=s, sample_weight=w).proxy))(jnp.asarray(bad))
+  assert np.all(np.isfinite(g)) and np.all(np.asarray(g)[::4] == 0)
