@@ -10,7 +10,10 @@ COMPAS with race), offline, trains on 80% of the training rows
 3. a one-hidden-layer network whose representation is pulled together
    across groups by an **MMD penalty** (Oneto et al., 2020);
 4. the same network with a debiased **Sinkhorn penalty** (ott-jax);
-5. the baseline's scores **post-processed** to the Wasserstein barycenter of
+5. the logistic regression under a **demographic-parity constraint**
+   (difference <= 0.02 on the training rows), met by the proxy-Lagrangian of
+   :mod:`fairjax.training` (Cotter et al., 2019);
+6. the baseline's scores **post-processed** to the Wasserstein barycenter of
    the groups' score laws (Chzhen et al., 2020), fitted on the baseline's
    scores of the other 20% (their labels are not used);
 
@@ -18,7 +21,8 @@ then reports test accuracy, demographic-parity difference, equal-opportunity
 difference (predictions thresholded at 0.5) and the KS distance between the
 groups' score laws, with bootstrap confidence intervals for the fairness
 metrics. Each method is also swept over its strength (penalty weight, FERM's
-``eps``, the barycenter's ``alpha``) for the error-unfairness trade-off.
+``eps``, the constraint's bound, the barycenter's ``alpha``; the penalised
+networks with :func:`fairjax.sweep`) for the error-unfairness trade-off.
 
 Everything is written to one directory: ``report.json``, and, with
 matplotlib installed (the ``demo`` extra), ``pareto.png`` and
@@ -44,6 +48,11 @@ import fairjax
 from fairjax import datasets
 
 SENSITIVE = {"adult": "sex", "compas": "race"}
+_POINT_KEYS = ("accuracy", "demographic_parity_difference",
+               "equal_opportunity_difference", "ks_distance",
+               "on_pareto_front")
+_PARAM_NAMES = {"strength": "strength", "eps_fraction": "eps fraction",
+                "alpha": "alpha", "bound": "bound"}
 _CI_METRICS = ("demographic_parity_difference", "equal_opportunity_difference",
                "ks_distance")
 
@@ -65,6 +74,8 @@ class Settings(NamedTuple):
   # mmd_strength and sinkhorn_strength
   ferm_fractions: tuple[float, ...] = (1.0, 0.5, 0.25, 0.1, 0.0)
   barycenter_alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+  constraint_bound: float = 0.02
+  constraint_bounds: tuple[float, ...] = (0.15, 0.1, 0.05, 0.02, 0.0)
   max_train_rows: int | None = None
   max_test_rows: int | None = None
 
@@ -77,6 +88,7 @@ def settings_for(dataset: str = "adult", *, seed: int = 0, quick: bool = False,
                     penalty_strengths=(0.0, 3.0, 10.0),
                     ferm_fractions=(1.0, 0.5, 0.0),
                     barycenter_alphas=(0.0, 0.5, 1.0),
+                    constraint_bounds=(0.1, 0.05, 0.02),
                     max_train_rows=4000, max_test_rows=3000)
   return Settings(dataset, seed, False, n_boot or 200)
 
@@ -195,7 +207,7 @@ def make_network_trainer(X, y, s, *, penalty: Callable, steps: int,
       return (optax.apply_updates(p, updates), state), None
 
     keys = jax.random.split(k_batch, steps)
-    (p, _), _ = jax.lax.scan(step, (params, opt.init(params)), keys)
+    (p, _), _ = fairjax.progress_scan(step, (params, opt.init(params)), keys)
     return p
 
   return train
@@ -213,11 +225,16 @@ def _sinkhorn(epsilon: float):
   return penalty
 
 
-def _sweep(train, strengths, key):
-  """Trains one model per strength in one vmapped program."""
-  strengths = jnp.asarray(strengths, jnp.float32)
-  keys = jnp.broadcast_to(key, strengths.shape)
-  return jax.jit(jax.vmap(train))(strengths, keys)
+def _sweep(train, strengths, key, *, progress: bool = False):
+  """Trains one model per strength with :func:`fairjax.sweep`.
+
+  One seed shared by every strength (common random numbers: the same
+  initialisation and batches), so the curve over strengths is not seed
+  noise. ``progress`` draws the sweep's bar (on a terminal).
+  """
+  out = fairjax.sweep(train, jnp.asarray(strengths, jnp.float32), key=key,
+                      num_seeds=1, progress=progress)
+  return jax.tree.map(lambda a: a[:, 0], out)
 
 
 # ------------------------------------------------------------ the demo
@@ -257,7 +274,7 @@ def load_split(settings: Settings) -> Split:
 
 def run_demo(settings: Settings, *, progress: Progress | None = None) -> dict:
   """Trains and evaluates every method; returns the report (a dict)."""
-  progress = progress or Progress(5)
+  progress = progress or Progress(6)
   data = load_split(settings)
   Xt, yt, st = data.X_test, data.y_test, data.s_test
   key = jax.random.key(settings.seed)
@@ -270,9 +287,15 @@ def run_demo(settings: Settings, *, progress: Progress | None = None) -> dict:
                          n_boot=settings.n_boot, **extra))
     scores[method] = np.asarray(test_scores, np.float32)
 
-  def sweep_points(name, param, values, test_scores):
-    sweeps[name] = [{param: float(v), **point_metrics(p, yt, st)}
-                    for v, p in zip(values, test_scores, strict=True)]
+  def sweep_points(name, param, values, test_scores, target):
+    points = [{param: float(v), **point_metrics(p, yt, st)}
+              for v, p in zip(values, test_scores, strict=True)]
+    front = fairjax.pareto_front(
+        np.array([1 - p["accuracy"] for p in points], np.float32),
+        np.array([p[target] for p in points], np.float32))
+    for p, on in zip(points, np.asarray(front).tolist(), strict=True):
+      p["on_pareto_front"] = bool(on)  # error against the target metric
+    sweeps[name] = points
 
   # 1. Baseline.
   base, secs = _timed(fairjax.fit_logistic_regression, data.X, data.y,
@@ -300,7 +323,7 @@ def run_demo(settings: Settings, *, progress: Progress | None = None) -> dict:
           data.X, data.y, l2=1e-4, constraint_directions=u, eps=f * gap), Xt)
       for f in settings.ferm_fractions]
   sweep_points("FERM projection", "eps_fraction", settings.ferm_fractions,
-               eps_scores)
+               eps_scores, "equal_opportunity_difference")
   progress.step("FERM: projection, and |<w, u>| <= eps over "
                 f"{len(settings.ferm_fractions)} values of eps")
 
@@ -315,15 +338,35 @@ def run_demo(settings: Settings, *, progress: Progress | None = None) -> dict:
                                  batch_size=settings.batch_size,
                                  width=settings.width)
     strengths = settings.penalty_strengths
-    swept, secs = _timed(_sweep, train, strengths, k_net)
+    swept, secs = _timed(_sweep, train, strengths, k_net,
+                         progress=sys.stderr.isatty())
     test_scores = jax.vmap(network_scores, (0, None))(swept, jnp.asarray(Xt))
     add(name, test_scores[strengths.index(strength)], secs / len(strengths),
         strength=strength, target="demographic_parity_difference")
-    sweep_points(name, "strength", strengths, test_scores)
+    sweep_points(name, "strength", strengths, test_scores,
+                 "demographic_parity_difference")
     progress.step(f"{name}: {len(strengths)} networks, one per strength, "
-                  "trained in one vmapped program")
+                  "trained in one program (fairjax.sweep)")
 
-  # 5. Barycenter post-processing of the baseline's scores.
+  # 5. Logistic regression under a demographic-parity constraint (the
+  # proxy-Lagrangian), and the bound as its sweep (one compiled program: the
+  # bound is traced).
+  def constrained(bound):
+    return fairjax.fit_logistic_regression(
+        data.X, data.y, l2=1e-4, sensitive_features=data.s, num_groups=2,
+        constraint="demographic_parity", bound=bound)
+
+  model, secs = _timed(constrained, settings.constraint_bound)
+  add("DP constraint (Lagrangian)", _sigmoid_scores(model, Xt), secs,
+      bound=settings.constraint_bound, target="demographic_parity_difference")
+  bounds = settings.constraint_bounds
+  sweep_points("DP constraint (Lagrangian)", "bound", bounds,
+               [_sigmoid_scores(constrained(b), Xt) for b in bounds],
+               "demographic_parity_difference")
+  progress.step("logistic regression with demographic parity difference <= "
+                f"bound on the training rows, {len(bounds)} bounds")
+
+  # 6. Barycenter post-processing of the baseline's scores.
   k_fit, k_apply = jax.random.split(k_bary)
   base_cal = _sigmoid_scores(base, data.X_cal)
   state, secs = _timed(fairjax.fit_barycenter, base_cal,
@@ -338,7 +381,8 @@ def run_demo(settings: Settings, *, progress: Progress | None = None) -> dict:
       target="demographic_parity_difference")
   alphas = settings.barycenter_alphas
   sweep_points("barycenter post-processing", "alpha", alphas,
-               jax.vmap(post)(jnp.asarray(alphas, jnp.float32)))
+               jax.vmap(post)(jnp.asarray(alphas, jnp.float32)),
+               "demographic_parity_difference")
   progress.step("barycenter post-processing, and alpha over "
                 f"{len(alphas)} values")
 
@@ -400,8 +444,8 @@ def format_table(report: dict) -> str:
             "train s: wall time of the fit, JIT compilation included; for "
             "the penalties, of the whole sweep divided by its number of "
             "strengths (one vmapped program trains them all).",
-            "FERM targets equal opportunity; the penalties and the "
-            "barycenter target demographic parity."]
+            "FERM targets equal opportunity; the penalties, the constraint "
+            "and the barycenter target demographic parity."]
   return "\n".join(lines)
 
 
@@ -419,10 +463,17 @@ def write_plots(report: dict, out: pathlib.Path) -> list[pathlib.Path]:
       axes, ("demographic_parity_difference", "equal_opportunity_difference"),
       ("demographic-parity difference", "equal-opportunity difference"),
       strict=True):
-    for (name, points), marker in zip(report["sweeps"].items(), "osD^v",
+    for (name, points), marker in zip(report["sweeps"].items(), "osD^vP",
                                       strict=False):
-      ax.plot([p[metric] for p in points], [1 - p["accuracy"] for p in points],
-              marker=marker, label=name)
+      param = next(k for k in points[0] if k not in _POINT_KEYS)
+      (line,) = ax.plot([p[metric] for p in points],
+                        [1 - p["accuracy"] for p in points], marker=marker,
+                        label=f"{name} (over {_PARAM_NAMES[param]})")
+      last = points[-1]  # the strongest setting, labelled
+      ax.annotate(f"{_PARAM_NAMES[param]} {last[param]:g}",
+                  (last[metric], 1 - last["accuracy"]), fontsize=7,
+                  color=line.get_color(), xytext=(4, 4),
+                  textcoords="offset points")
     ax.plot(base[metric], 1 - base["accuracy"], "k*", markersize=12,
             label="baseline (logistic regression)")
     ax.set_xlabel(f"{label} (test)")
@@ -495,7 +546,7 @@ def run_from_args(args) -> int:
   plots = _have_matplotlib()
   out.mkdir(parents=True, exist_ok=True)
   t0 = time.perf_counter()
-  progress = Progress(5 + plots)
+  progress = Progress(6 + plots)
   report = run_demo(settings, progress=progress)
   report["total_seconds"] = time.perf_counter() - t0
   written = []
