@@ -166,7 +166,8 @@ def make_trainer(graphdef, penalty, *, steps: int, batch: int):
       p, state = carry
       take = rows[jax.random.randint(k, (batch,), 0, rows.shape[0])]
       grads = jax.grad(loss_fn)(p, strength, X[take], Y[take], s[take])
-      updates, state = opt.update(grads, state, p)
+      with jax.numpy_dtype_promotion("standard"):  # optax's int counters
+        updates, state = opt.update(grads, state, p)
       return (optax.apply_updates(p, updates), state), None
 
     keys = jax.random.split(key, steps)
@@ -468,6 +469,8 @@ def plot_curves(curves: list[dict], path: pathlib.Path) -> bool:
               and c["task"] == task and c["penalty"] == "none"][0]
       ax.axhline(none[metric], color="k", ls="--", label="no penalty")
       ax.set_xscale("log")
+      ax.minorticks_off()
+      ax.set_xticks(lam, [f"{v:g}" for v in lam])
       ax.set_xlabel("penalty strength")
       ax.set_ylabel(f"held-out {label} (test)")
       ax.set_title(f"{dataset}: {task}", fontsize=10)
