@@ -42,6 +42,16 @@ from collections.abc import Callable, Mapping
 import jax
 
 MODES = ("quick", "full", "accelerator")
+SIZES_OF = None  # "--sizes quick": every mode's code path at the quick sizes
+
+
+def sizes(options: Mapping[str, list], mode: str) -> list:
+  """The sizes of ``mode`` from ``{mode: [n, ...]}``, or the quick ones.
+
+  ``python -m benchmarks --accelerator --sizes quick`` runs the accelerator
+  code path at the quick sizes (to check it on a CPU).
+  """
+  return list(options[SIZES_OF or mode])
 
 
 def block(out):

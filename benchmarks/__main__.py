@@ -36,13 +36,19 @@ VERSIONS = ("fairjax", "jax", "jaxlib", "numpy", "optax", "ott-jax", "flax",
             "fairlearn", "scikit-learn", "POT", "torch", "pandas")
 
 
+def _is_protocol_run(node):
+  """``def run(mode)``: one argument, named ``mode``."""
+  return (isinstance(node, ast.FunctionDef) and node.name == "run"
+          and [a.arg for a in node.args.posonlyargs + node.args.args]
+          == ["mode"])
+
+
 def discover():
-  """Bench module names, split into (with a top-level ``run``, without)."""
+  """Bench module names: (with a top-level ``run(mode)``, without)."""
   wired, other = [], []
   for path in sorted(HERE.glob("bench_*.py")):
     tree = ast.parse(path.read_text())
-    has_run = any(isinstance(node, ast.FunctionDef) and node.name == "run"
-                  for node in tree.body)
+    has_run = any(_is_protocol_run(node) for node in tree.body)
     (wired if has_run else other).append(path.stem)
   return wired, other
 
@@ -189,6 +195,9 @@ def main(argv=None):
                     help="fairjax only, accelerator-sized inputs")
   parser.add_argument("--only", nargs="+", metavar="MODULE",
                       help="run only these modules (e.g. bench_mmd)")
+  parser.add_argument("--sizes", choices=("quick",),
+                      help="run the chosen mode's code path at the quick "
+                           "sizes (e.g. to check --accelerator on a CPU)")
   parser.add_argument("--out", type=pathlib.Path,
                       default=HERE / "RESULTS.md",
                       help="where a full run writes its markdown")
@@ -202,6 +211,8 @@ def main(argv=None):
       parser.error(f"--only: not a module with run(mode): {sorted(unknown)}")
     wired = [m for m in wired if m in args.only]
   warnings.filterwarnings("ignore")  # peers' deprecation chatter
+  import benchmarks
+  benchmarks.SIZES_OF = args.sizes
   import jax  # noqa: F401  (after the filter: the imports warn too)
 
   start = time.perf_counter()
@@ -229,7 +240,7 @@ def main(argv=None):
           f"atol {r['atol']})", file=sys.stderr)
   if failed:
     print(f"modules that failed: {failed}", file=sys.stderr)
-  if run_mode == "full" and not args.only and not failed:
+  if run_mode == "full" and not (args.only or args.sizes or failed):
     plots = plot(rows, args.out.parent / "plots")
     write_results(rows, other, args.out, plots, seconds)
     print(f"\nwrote {args.out} and {len(plots)} plots")

@@ -190,10 +190,12 @@ def run(mode):
   data, which then compute the same map.
   """
   from benchmarks import interleave, row
+  from benchmarks import sizes as pick_sizes
 
-  sizes = {"quick": [10_000], "full": [10_000, 100_000, 1_000_000,
-                                       10_000_000],
-           "accelerator": [1_000_000, 10_000_000, 100_000_000]}[mode]
+  sizes = pick_sizes({"quick": [10_000],
+                      "full": [10_000, 100_000, 1_000_000],
+                      "accelerator": [1_000_000, 10_000_000, 50_000_000]},
+                     mode)
   strategy = "device" if mode == "accelerator" else "auto"
   name = f"barycenter: fit + apply, {G} groups (n predictions)"
   loop_n = 2_000 if mode == "quick" else 20_000

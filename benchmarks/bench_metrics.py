@@ -176,15 +176,14 @@ def main():
 
 def run(mode):
   """Rows for ``python -m benchmarks`` (protocol: benchmarks/__init__.py)."""
-  from benchmarks import interleave, row
-  from fairlearn.metrics import MetricFrame, selection_rate
+  from benchmarks import interleave, row, sizes
 
   G = 8
   rng = np.random.default_rng(0)
   rows = []
-  audit_sizes = {"quick": [10_000], "full": [10_000, 100_000, 1_000_000,
-                                               10_000_000],
-                 "accelerator": [10_000_000, 100_000_000]}[mode]
+  audit_sizes = sizes({"quick": [10_000],
+                       "full": [10_000, 100_000, 1_000_000, 10_000_000],
+                       "accelerator": [10_000_000, 100_000_000]}, mode)
   name = f"audit: DP + equalized odds difference, {G} groups (n rows)"
   for n in audit_sizes:
     y, p, s = (a.astype(np.int32) for a in data(rng, n, G))
@@ -210,8 +209,8 @@ def run(mode):
                       note="int32 inputs already on the device"))
 
   n_boot = 100 if mode == "quick" else 1000
-  boot_sizes = {"quick": [10_000], "full": [10_000, 100_000, 1_000_000],
-                "accelerator": [1_000_000, 10_000_000]}[mode]
+  boot_sizes = sizes({"quick": [10_000], "full": [10_000, 100_000, 1_000_000],
+                      "accelerator": [1_000_000, 10_000_000]}, mode)
   name = f"bootstrap_ci: DP difference, {n_boot:,} resamples (n rows)"
   key = jax.random.key(0)
   for n in boot_sizes:
@@ -225,6 +224,7 @@ def run(mode):
     if mode == "accelerator":
       rows.append(row(name, n, med["fairjax"], compile_s=compile_s))
       continue
+    from fairlearn.metrics import MetricFrame, selection_rate
     ci = fj()
     k = 5 if mode == "quick" else (20 if n <= 100_000 else 0)
     if not k:  # fairlearn would take hours

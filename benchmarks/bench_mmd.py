@@ -224,15 +224,15 @@ def run(mode):
   (jitted value) against numpy and PyTorch textbook versions, and the
   random-feature estimator against the exact one.
   """
-  from benchmarks import interleave, row
+  from benchmarks import interleave, row, sizes
 
   d, bw = 64, 10.0
   reps = 1 if mode == "quick" else 5
-  sizes = {"quick": [512], "full": [512, 2_048, 4_096, 8_192],
-           "accelerator": [8_192, 32_768, 65_536]}[mode]
+  exact_sizes = sizes({"quick": [512], "full": [512, 2_048, 8_192],
+                       "accelerator": [8_192, 32_768, 65_536]}, mode)
   name = f"mmd_penalty: exact Gaussian MMD^2, d={d} (n points, 2 groups)"
   rows = []
-  for n in sizes:
+  for n in exact_sizes:
     rng = np.random.default_rng(0)
     x0 = rng.normal(size=(n // 2, d)).astype(np.float32)
     x1 = (rng.normal(size=(n // 2, d)) + 0.3).astype(np.float32)
@@ -259,11 +259,11 @@ def run(mode):
                         peer_value=float(fns[peer]()), rtol=1e-3,
                         atol=1e-6))
 
-  sizes = {"quick": [2_048], "full": [4_096, 16_384, 32_768],
-           "accelerator": [65_536, 1_048_576]}[mode]
+  rff_sizes = sizes({"quick": [2_048], "full": [4_096, 16_384, 32_768],
+                     "accelerator": [65_536, 1_048_576]}, mode)
   name = ("mmd_penalty: random features (1,024) vs exact, d=64 "
           "(n points, 2 groups)")
-  for n in sizes:
+  for n in rff_sizes:
     rng = np.random.default_rng(1)
     x = np.concatenate([rng.normal(size=(n // 2, d)),
                         rng.normal(size=(n // 2, d)) + 0.3]).astype(np.float32)

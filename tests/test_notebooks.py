@@ -31,9 +31,12 @@ TRAINING_EXAMPLE = "01_penalty_training_loop"
 
 INSTALL_CELL = """\
 # Install fairjax where it is missing (a hosted runtime), then show the devices.
-import importlib.util, subprocess, sys
+# The runtime's own jax (with its GPU or TPU support) is kept as it is.
+import importlib.metadata, importlib.util, subprocess, sys
 if importlib.util.find_spec("fairjax") is None:
-  subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
+  keep = ([f"jax=={importlib.metadata.version('jax')}"]
+          if importlib.util.find_spec("jax") else [])
+  subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", *keep,
                          "fairjax[demo] @ git+https://github.com/fairjax/fairjax"])
 import jax
 print(jax.devices())"""
@@ -127,3 +130,23 @@ def run_notebook(path, monkeypatch, tmp_path, namespace=None):
   plt.close("all")
   namespace["devices"] = devices
   return namespace
+
+
+def test_install_cell_keeps_the_runtime_jax(monkeypatch):
+  # As on a hosted runtime: fairjax missing, an accelerator jax installed.
+  import importlib.metadata
+  import importlib.util
+  import subprocess
+
+  calls = []
+  real_find_spec = importlib.util.find_spec
+  monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: (
+      None if name == "fairjax" else real_find_spec(name, *a)))
+  monkeypatch.setattr(subprocess, "check_call", calls.append)
+  with contextlib.redirect_stdout(io.StringIO()) as printed:
+    exec(compile(INSTALL_CELL, "install cell", "exec"), {})
+  (cmd,) = calls
+  assert cmd[1:5] == ["-m", "pip", "install", "-q"]
+  assert f"jax=={importlib.metadata.version('jax')}" in cmd
+  assert cmd[-1] == "fairjax[demo] @ git+https://github.com/fairjax/fairjax"
+  assert printed.getvalue().strip() == str(jax.devices())

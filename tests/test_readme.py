@@ -55,3 +55,33 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch):
   with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
     for i, block in enumerate(blocks):
       exec(compile(block, f"README.md[python block {i}]", "exec"), {})
+
+
+# jax of the hosted runtimes the README's "GPU and TPU" section names:
+# Colab's CPU, GPU and TPU runtimes (googlecolab/backend-info, August 2026).
+HOSTED_JAX = ("0.7.2", "0.5.3")  # current; the pinned 2025.10 runtime
+
+
+def _core_requirements():
+  try:
+    import tomllib
+  except ImportError:  # Python 3.10
+    import pytest
+    tomllib = pytest.importorskip("tomli")
+  from packaging.requirements import Requirement
+  meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+  return {r.name: r for r in map(Requirement, meta["project"]["dependencies"])}
+
+
+def test_core_jax_range_keeps_a_hosted_runtimes_jax():
+  # pip keeps an installed jax only if the declared range admits it.
+  reqs = _core_requirements()
+  section = _section("GPU and TPU")
+  for name in ("jax", "jaxlib"):
+    spec = reqs[name].specifier
+    for version in HOSTED_JAX:
+      assert spec.contains(version), (name, str(spec), version)
+      assert f"jax {version}" in section
+    assert spec.contains(jax.__version__), (name, str(spec), jax.__version__)
+  (lower,) = [s.version for s in reqs["jax"].specifier if s.operator == ">="]
+  assert f"`jax>={lower}`" in section
