@@ -94,9 +94,13 @@ def machine():
   except (OSError, StopIteration):
     pass
   devices = ", ".join(sorted({d.device_kind for d in jax.devices()}))
+  load = ""
+  if hasattr(os, "getloadavg"):  # a shared machine's other work shows here
+    load = "; load average (1, 5, 15 min) " + ", ".join(
+        f"{x:.1f}" for x in os.getloadavg())
   return (f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} "
           f"{platform.release()}; JAX backend {jax.default_backend()} "
-          f"({len(jax.devices())} x {devices})")
+          f"({len(jax.devices())} x {devices}){load}")
 
 
 def versions():
