@@ -8,7 +8,8 @@ gradients.
 
 The default budget is small (part of the default test command). A long fuzz
 run: ``HYPOTHESIS_PROFILE=fuzz python -m pytest tests/test_properties.py -p
-no:xdist`` (see ``docs/reliability.md`` for its budget and result).
+no:xdist`` (100 examples per property; ``HYPOTHESIS_MAX_EXAMPLES=k`` sets
+another budget); see ``docs/reliability.md`` for a recorded run.
 """
 
 import os
@@ -24,7 +25,9 @@ from hypothesis.extra import numpy as hnp
 import fairjax
 
 _PROFILES = {"default": 4, "fuzz": 100}
-_BUDGET = _PROFILES[os.environ.get("HYPOTHESIS_PROFILE", "default")]
+_BUDGET = int(os.environ.get(
+    "HYPOTHESIS_MAX_EXAMPLES",
+    _PROFILES[os.environ.get("HYPOTHESIS_PROFILE", "default")]))
 # No shrinking: one example costs ~0.1 s of dispatch, and shrinking a failure
 # took minutes; hypothesis still prints the failing example.
 SETTINGS = settings(
@@ -97,8 +100,10 @@ def _hard(p):
 
 # The public functions as f(s, y, p, w, num_groups) -> array or pytree.
 METRICS = {
-    "dp_difference": lambda s, y, p, w, g: fairjax.demographic_parity_difference(
-        y, _hard(p), sensitive_features=s, sample_weight=w, num_groups=g),
+    "dp_difference": lambda s, y, p, w, g: (
+        fairjax.demographic_parity_difference(
+            y, _hard(p), sensitive_features=s, sample_weight=w,
+            num_groups=g)),
     "eo_difference": lambda s, y, p, w, g: fairjax.equal_opportunity_difference(
         y, _hard(p), sensitive_features=s, sample_weight=w, num_groups=g),
     "eodds_difference": lambda s, y, p, w, g: (

@@ -91,14 +91,16 @@ def test_padded_rows_in_metrics_barycenter_and_bootstrap():
   s = rng.integers(0, 2, n)
   y = rng.integers(0, 2, n)
   w = np.ones(n, np.float32)
-  pp, sp, yp, wp = _pad(p, np.nan, 2), _pad(s, 0, 2), _pad(y, 0, 2), _pad(w, 0, 2)
+  pp, sp = _pad(p, np.nan, 2), _pad(s, 0, 2)
+  yp, wp = _pad(y, 0, 2), _pad(w, 0, 2)
   hard, hard_p = (p > 0.5).astype(np.float32), _pad((p > 0.5).astype(
       np.float32), np.nan, 2)
   assert fairjax.demographic_parity_difference(
       yp, hard_p, sensitive_features=sp, sample_weight=wp) == (
           fairjax.demographic_parity_difference(y, hard, sensitive_features=s))
-  assert fairjax.ks_distance(yp, pp, sensitive_features=sp, sample_weight=wp
-                             ) == fairjax.ks_distance(y, p, sensitive_features=s)
+  ks = fairjax.ks_distance(y, p, sensitive_features=s)
+  assert fairjax.ks_distance(yp, pp, sensitive_features=sp,
+                             sample_weight=wp) == ks
   a = fairjax.group_statistics(yp, pp, sensitive_features=sp, sample_weight=wp)
   b = fairjax.group_statistics(y, p, sensitive_features=s)
   for u, v in zip(a, b, strict=True):
@@ -122,7 +124,8 @@ def test_padded_rows_in_metrics_barycenter_and_bootstrap():
 # 2. Low precision accumulates in float32. ---------------------------------
 
 
-@pytest.mark.parametrize("dtype,n", [(jnp.bfloat16, 4000), (jnp.float16, 40000)])
+@pytest.mark.parametrize("dtype,n",
+                         [(jnp.bfloat16, 4000), (jnp.float16, 40000)])
 def test_half_precision_weights_count_and_dp(dtype, n):
   s = np.arange(n) % 2
   p = ((np.arange(n) // 2) % 4 == 0).astype(np.int32) | (s == 1)
@@ -323,7 +326,8 @@ def test_pandas_input():
   ref = fairjax.encode_groups(df["sex"], df["race"].values)
   assert both.names == ref.names and both.num_groups == 4
   np.testing.assert_array_equal(both.ids, ref.ids)
-  assert fairjax.encode_groups(np.array(["x", "y", "x"], object)).num_groups == 2
+  objects = np.array(["x", "y", "x"], object)
+  assert fairjax.encode_groups(objects).num_groups == 2
   with pytest.raises(ValueError, match="missing values.*row 1"):
     fairjax.encode_groups(pd.Series(["F", None, "M"]))
   got = fairjax.demographic_parity_difference(
@@ -352,7 +356,8 @@ def test_messages_name_the_argument():
   X = np.ones((4, 2))
   with pytest.raises(ValueError, match="`y` must be binary"):
     fairjax.ferm_direction(X, np.array([0, 2, 1, 1]), sensitive_features=S4)
-  with pytest.raises(ValueError, match=r"finite and non-negative.*inf at row 2"):
+  with pytest.raises(ValueError,
+                     match=r"finite and non-negative.*inf at row 2"):
     fairjax.demographic_parity_difference(
         S4, S4, sensitive_features=S4,
         sample_weight=np.array([1.0, 1.0, np.inf, 1.0]))
