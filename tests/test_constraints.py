@@ -192,7 +192,9 @@ def _check_run(infos, bound, final_gap):
   assert tail.max() <= bound + 0.005, tail.max()
 
 
-def _linear_run(X, y, s, *, notion, bound, G, steps=800, lr=0.01):
+def _linear_run(X, y, s, *, notion, bound, G, steps=800, lr=0.01,
+                augmented=1.0, dual_scale=1.0):
+  """Adam (cosine-decayed to lr / 100) on the augmented proxy-Lagrangian."""
   def fun(p):
     z = X @ p[0] + p[1]
     loss = optax.sigmoid_binary_cross_entropy(z, jnp.asarray(
@@ -201,8 +203,9 @@ def _linear_run(X, y, s, *, notion, bound, G, steps=800, lr=0.01):
         y, z, sensitive_features=s, notion=notion, bound=bound, num_groups=G)
 
   m = fairjax.num_rate_gaps(G, notion=notion)
-  opt = fairjax.constrained_optimizer(optax.adam(lr),
-                                      dual_learning_rate=10 * lr / m)
+  opt = fairjax.constrained_optimizer(
+      optax.adam(optax.cosine_decay_schedule(lr, steps, alpha=0.01)),
+      dual_learning_rate=dual_scale * 10 * lr / m, augmented=augmented)
 
   @jax.jit
   def run(p):
@@ -236,7 +239,7 @@ def test_compas_four_race_groups_every_pair_inside_bound():
   bound = 0.02
   p, st, infos = _linear_run(jnp.asarray(Xtr), ytr, s,
                              notion="demographic_parity", bound=bound, G=4,
-                             steps=1000)
+                             steps=1500, augmented=2.0, dual_scale=4.0)
   pred = np.asarray(jnp.asarray(Xtr) @ p[0] + p[1] > 0).astype(int)
   rates = [pred[s == g].mean() for g in range(4)]
   _check_run(infos, bound, max(rates) - min(rates))
@@ -270,7 +273,8 @@ def test_flax_nnx_mlp_with_nnx_optimizer_meets_dp_bound():
       return self.out(jnp.tanh(self.hidden(x)))[:, 0]
 
   model = MLP(X.shape[1], nnx.Rngs(0))
-  opt = nnx.Optimizer(model, optax.adam(lr), wrt=nnx.Param)
+  schedule = optax.cosine_decay_schedule(lr, steps, alpha=0.01)
+  opt = nnx.Optimizer(model, optax.adam(schedule), wrt=nnx.Param)
   m = fairjax.num_rate_gaps(2)
   dual = fairjax.init_multipliers(m)
   yf = jnp.asarray(y, jnp.float32)
@@ -282,9 +286,11 @@ def test_flax_nnx_mlp_with_nnx_optimizer_meets_dp_bound():
       loss = optax.sigmoid_binary_cross_entropy(z, yf).mean()
       cons = fairjax.rate_constraints(y, z, sensitive_features=s,
                                       bound=bound, num_groups=2)
-      return fairjax.lagrangian(loss, cons, dual.multipliers), cons
+      return fairjax.lagrangian(loss, cons, dual.multipliers,
+                                augmented=1.0), cons
     (_, cons), grads = nnx.value_and_grad(objective, has_aux=True)(model)
-    opt.update(model, grads)
+    with jax.numpy_dtype_promotion("standard"):  # optax is not strict-clean
+      opt.update(model, grads)
     return fairjax.update_multipliers(dual, cons.strict,
                                       learning_rate=10 * lr / m), cons.strict
 
@@ -318,7 +324,8 @@ def test_flax_nnx_mlp_functional_update_meets_eo_bound():
 
   m = fairjax.num_rate_gaps(2, notion="equal_opportunity")
   opt = fairjax.constrained_optimizer(
-      optax.adam(lr), dual_learning_rate=10 * lr / m, augmented=0.5)
+      optax.adam(optax.cosine_decay_schedule(lr, steps, alpha=0.01)),
+      dual_learning_rate=10 * lr / m, augmented=1.0)
 
   @jax.jit
   def run(params):
