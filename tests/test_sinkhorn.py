@@ -8,14 +8,20 @@ variants), and each test reuses one of them for several checks.
 """
 
 import itertools
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import ot
 import pytest
+import scipy.optimize
 
-from fairjax._sinkhorn import SinkhornDiagnostics, sinkhorn_penalty
+from fairjax._sinkhorn import (
+    SinkhornConvergenceWarning,
+    SinkhornDiagnostics,
+    sinkhorn_penalty,
+)
 
 # ----------------------------------------------------------------------------
 # An independent reference from POT's converged plans, on the boolean-indexed
@@ -66,7 +72,7 @@ def _ref_penalty(x, s, w, num_groups, eps, reduction):
 
 # Float64 configuration for the reference checks: 18 points, three groups,
 # always weighted, tight tolerance.
-_F64 = dict(num_groups=3, threshold=1e-9, max_iterations=5000)
+_F64 = dict(num_groups=3, threshold=1e-5, max_iterations=5000)
 
 
 def _three_groups(rng, n=18):
@@ -97,8 +103,13 @@ def test_pairwise_matches_pot_reference(enable_x64):
                                   sample_weight=np.ones(18), epsilon=0.1,
                                   **_F64))
 
-  assert abs(penalty(0.0)) < 1e-6
-  values = [penalty(t) for t in (0.1, 0.3, 0.6, 1.0)]
+  # Translated copies at small epsilon mix slowly: the marginal error
+  # stalls while the value is already exact (shift^2), so the worst-case
+  # certificate misses 1e-5 there and warns.
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", SinkhornConvergenceWarning)
+    assert abs(penalty(0.0)) < 1e-6
+    values = [penalty(t) for t in (0.1, 0.3, 0.6, 1.0)]
   assert np.all(np.diff(values) > 0), values
 
 
@@ -126,7 +137,8 @@ _S = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2], np.int32)
 # Zero potentials are ott's own cold start (-inf where a point has no
 # weight): passing them always lets the warm-start test share the compiled
 # function; the float64 tests above and the registry run with init=None.
-_COLD = SinkhornDiagnostics(np.zeros((6, 2, 12), np.float32), None, None, None)
+_COLD = SinkhornDiagnostics(np.zeros((6, 2, 12), np.float32), None, None, None,
+                            None)
 
 
 def _value_and_grad(x, s=_S, epsilon=0.1, init=_COLD, **kw):
@@ -165,7 +177,11 @@ def _check_no_nan_on_duplicates_and_large_magnitudes():
       1e4 * rng.normal(size=(12, 2)),
       1e4 + rng.normal(size=(12, 2)),
   ):
-    value, grad = _value_and_grad(x.astype(np.float32))
+    # Spread 1e4 at epsilon 0.1 is beyond float32 (costs / epsilon ~ 1e9):
+    # honestly not converged (it warns), but finite.
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore", SinkhornConvergenceWarning)
+      value, grad = _value_and_grad(x.astype(np.float32))
     assert np.isfinite(value) and np.all(np.isfinite(grad)), x[0]
 
 
@@ -245,3 +261,110 @@ def test_bad_arguments_are_named(kwargs, error, match):
   with pytest.raises(error, match=match):
     sinkhorn_penalty(np.zeros((4, 2), np.float32),
                      sensitive_features=np.array([0, 0, 1, 1]), **kwargs)
+
+
+# ----------------------------------------------------------------------------
+# Honesty: a converged cost is within its certified bound of the exact
+# entropic cost (POT, float64, log-domain), the divergence tends to exact OT
+# (the assignment problem), the implicit gradient matches POT's plans, and a
+# solve that misses the accuracy warns (eager) and is flagged.
+
+
+def _pot_plan(x, y, eps):
+  a, b = np.full(len(x), 1 / len(x)), np.full(len(y), 1 / len(y))
+  cost = ot.dist(x, y)
+  plan = ot.sinkhorn(a, b, cost, eps, stopThr=1e-11, numItermax=50_000,
+                     warn=False)
+  m = plan > 0
+  kl = np.sum(plan[m] * np.log(plan[m] / np.outer(a, b)[m]))
+  return plan, np.sum(plan * cost) + eps * kl
+
+
+def _pot_divergence_and_grad(x0, x1, eps):
+  """S_eps and its gradient in the points from POT's optimal plans."""
+  p01, c01 = _pot_plan(x0, x1, eps)
+  p00, c00 = _pot_plan(x0, x0, eps)
+  p11, c11 = _pot_plan(x1, x1, eps)
+  # d<P, C>/dx_i = 2 sum_j P_ij (x_i - y_j) at the optimal plan (envelope);
+  # a self term OT(a, a) moves both ends: 4 sum_j P_ij (x_i - x_j) / 2.
+  g0 = 2 * (p01.sum(1)[:, None] * x0 - p01 @ x1)
+  g0 -= 2 * (p00.sum(1)[:, None] * x0 - p00 @ x0)
+  g1 = 2 * (p01.sum(0)[:, None] * x1 - p01.T @ x0)
+  g1 -= 2 * (p11.sum(1)[:, None] * x1 - p11 @ x1)
+  return c01 - 0.5 * c00 - 0.5 * c11, np.concatenate([g0, g1])
+
+
+def test_converged_value_and_gradient_match_exact_ot(enable_x64):
+  rng = np.random.default_rng(11)
+  x = rng.normal(size=(12, 2))
+  x[6:] += 0.8
+  eps, thr = 0.05, 1e-4
+
+  def penalty(z):
+    return sinkhorn_penalty(z, group_sizes=(6, 6), epsilon=eps, threshold=thr,
+                            max_iterations=20_000, has_aux=True)
+
+  (value, aux), grad = jax.value_and_grad(penalty, has_aux=True)(x)
+  assert bool(jnp.all(aux.converged)), aux
+  want, want_grad = _pot_divergence_and_grad(x[:6], x[6:], eps)
+  # Each cost is at most its certified error below the exact one.
+  costs = [_pot_plan(x[:6], x[6:], eps)[1], _pot_plan(x[:6], x[:6], eps)[1],
+           _pot_plan(x[6:], x[6:], eps)[1]]
+  gap = np.asarray(costs) - np.asarray(aux.costs)
+  errors = np.asarray(aux.errors)
+  assert np.all(gap >= -1e-9) and np.all(gap <= errors + 1e-9), (gap, errors)
+  scale = np.mean(ot.dist(x[:6], x[6:]))
+  assert errors[0] <= thr * scale
+  np.testing.assert_allclose(float(value), want, rtol=1e-4)
+  np.testing.assert_allclose(grad, want_grad, rtol=0,
+                             atol=2e-3 * np.abs(want_grad).max())
+  # Small epsilon: the debiased divergence is close to exact OT, the
+  # squared 2-Wasserstein distance (an assignment for equal uniform clouds).
+  rows, cols = scipy.optimize.linear_sum_assignment(ot.dist(x[:6], x[6:]))
+  w2 = ot.dist(x[:6], x[6:])[rows, cols].mean()
+  np.testing.assert_allclose(float(value), w2, rtol=5e-2)
+
+
+def test_split_layout_matches_masked(enable_x64):
+  rng = np.random.default_rng(12)
+  sizes = (5, 7, 6)
+  s = np.repeat([0, 1, 2], sizes)
+  x = rng.normal(size=(18, 3)) + 0.5 * s[:, None]
+  w = rng.uniform(0.5, 2.0, 18)
+  y = np.arange(18) % 2
+  kw = dict(labels=y, notion="equalized_odds", epsilon=0.3, threshold=1e-6,
+            max_iterations=5000, has_aux=True)
+  masked, m_aux = sinkhorn_penalty(x, sensitive_features=s, sample_weight=w,
+                                   **kw)
+  split, s_aux = sinkhorn_penalty(x, group_sizes=sizes, sample_weight=w, **kw)
+  np.testing.assert_allclose(float(split), float(masked), rtol=1e-5)
+  # Every transport cost agrees (potentials only up to a constant shift).
+  np.testing.assert_allclose(s_aux.costs, m_aux.costs, rtol=1e-5)
+  w[5:12] = 0.0  # group 1 absent (padding): same compiled functions
+  masked = sinkhorn_penalty(x, sensitive_features=s, sample_weight=w, **kw)[0]
+  split = sinkhorn_penalty(x, group_sizes=sizes, sample_weight=w, **kw)[0]
+  assert float(split) > 0
+  np.testing.assert_allclose(float(split), float(masked), rtol=1e-5)
+  with pytest.raises(ValueError, match="`group_sizes` must sum"):
+    sinkhorn_penalty(x, group_sizes=(5, 7))
+  with pytest.raises(ValueError, match="`sensitive_features` must be laid"):
+    sinkhorn_penalty(x, sensitive_features=s[::-1], group_sizes=sizes)
+  with pytest.raises(TypeError, match="`sensitive_features` is required"):
+    sinkhorn_penalty(x)
+
+
+def test_missed_accuracy_warns_eagerly_and_is_flagged():
+  # eps 1e-2 at scale 10 (1e-5 of the cost range): 200 iterations are far
+  # too few; the issue's case, where the L1 marginal error alone passed.
+  rng = np.random.default_rng(13)
+  x = (10 * (rng.normal(size=(16, 2)) + 0.5 * (np.arange(16) >= 8)[:, None]))
+  kw = dict(group_sizes=(8, 8), epsilon=1e-2, max_iterations=200,
+            has_aux=True)
+  assert issubclass(SinkhornConvergenceWarning, UserWarning)
+  with pytest.warns(SinkhornConvergenceWarning, match="missed the requested"):
+    _, aux = sinkhorn_penalty(x.astype(np.float32), **kw)
+  assert not bool(aux.converged[0])
+  assert float(aux.errors[0]) > 1e-2 * np.mean(ot.dist(x[:8], x[8:]))
+  # Under jit: no warning (pytest turns warnings into errors), the flag.
+  _, aux = jax.jit(lambda z: sinkhorn_penalty(z, **kw))(x.astype(np.float32))
+  assert not bool(aux.converged[0])
