@@ -120,6 +120,7 @@ def slug(text):
 def plot(rows, directory):
   """One log-log plot of time against n per workload; returns the files."""
   import matplotlib
+  import matplotlib.ticker
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   directory.mkdir(parents=True, exist_ok=True)
@@ -136,6 +137,7 @@ def plot(rows, directory):
       ax.plot(n, [points[k] for k in n], "o-", label=name)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("n (see the workload's note)")
     ax.set_ylabel("median seconds")
     ax.set_title(workload, fontsize=9)

@@ -10,8 +10,9 @@
 # dependencies) is installed with --no-deps, so the accelerator's jax is never
 # replaced: from benchmarks/wheels/ when that folder exists (fill it with
 # --download and ship it with the checkout; the accelerator machine needs no
-# network then), else from the package index. lineax is held at 0.1.0, the
-# newest release that admits jax < 0.10 (0.1.1 requires jax >= 0.10).
+# network then), else from the package index. lineax is held at 0.1.0
+# (jax >= 0.6.1), the newest release that admits jax < 0.10 (0.1.1 requires
+# jax >= 0.10).
 #
 # The run (python -m benchmarks --accelerator) prints the device name, the
 # versions and one markdown table; each module's run("accelerator") sizes its

@@ -95,8 +95,9 @@ def test_outputs_are_committed_and_plots_are_labelled(path):
                for o in c["outputs"])
   figures = src.count("plt.subplots(") + src.count("plt.figure(")
   assert images >= figures >= 1, "every figure's image is committed"
-  for call in ("xlabel(", "ylabel(", "legend("):
-    assert src.count(call) >= figures, f"each figure needs {call}...)"
+  for call in ("xlabel", "ylabel", "legend"):  # ax.set_xlabel(...), xlabel=
+    assert len(re.findall(call + r"[(=]", src)) >= figures, (
+        f"each figure needs its {call}")
   assert not re.search(r"""["'](\.\./|/work|/home|/tmp)""", src), (
       "no local paths: data come from fairjax.datasets")
 
