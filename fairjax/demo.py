@@ -65,17 +65,17 @@ class Settings(NamedTuple):
   quick: bool = False
   n_boot: int = 200
   steps: int = 400  # network training steps
-  batch_size: int = 256
+  batch_size: int = 128
   width: int = 16  # hidden units of the network
-  mmd_strength: float = 10.0
-  sinkhorn_strength: float = 10.0
+  mmd_strength: float = 3.0
+  sinkhorn_strength: float = 3.0
   sinkhorn_epsilon: float = 0.5
   penalty_strengths: tuple[float, ...] = (0.0, 1.0, 3.0, 10.0, 30.0)  # has
   # mmd_strength and sinkhorn_strength
   ferm_fractions: tuple[float, ...] = (1.0, 0.5, 0.25, 0.1, 0.0)
   barycenter_alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
   constraint_bound: float = 0.02
-  constraint_bounds: tuple[float, ...] = (0.15, 0.1, 0.05, 0.02, 0.0)
+  constraint_bounds: tuple[float, ...] = (0.15, 0.1, 0.05, 0.02, 0.01)
   max_train_rows: int | None = None
   max_test_rows: int | None = None
 
