@@ -15,10 +15,12 @@ before timing), so the same batches feed every variant:
 * split layout, warm-started: the training state carries the previous
   step's ``SinkhornDiagnostics`` and passes it as ``init``.
 
-Each variant's step is one ``jax.jit`` function of the split NNX state; variants run interleaved,
-step by step, and the script prints median milliseconds per step, the
-ratio to the step without penalty (target <= 5x), Sinkhorn iterations, and
-compile time separately.
+Each variant's step is one ``jax.jit`` function of the split NNX state;
+variants run interleaved, step by step, and the script prints median
+milliseconds per step, the ratio to the step without penalty (target <= 5x),
+Sinkhorn iterations, and compile time separately. The warm start carries
+potentials by row: with fresh random batches at every step the rows are
+other points, so it only pays on repeated batches (see bench_sinkhorn.py).
 """
 
 import argparse

@@ -47,7 +47,11 @@ from fairjax._metrics import (
     mean_gap_penalty,
 )
 from fairjax._mmd import mmd_penalty
-from fairjax._sinkhorn import SinkhornDiagnostics, sinkhorn_penalty
+from fairjax._sinkhorn import (
+    SinkhornConvergenceWarning,
+    SinkhornDiagnostics,
+    sinkhorn_penalty,
+)
 from fairjax._state_io import load_state, save_state
 
 # --- rate states (fairjax/_rates.py) ---
@@ -113,6 +117,7 @@ __all__ = (
     "mmd_penalty",
     "sinkhorn_penalty",
     "SinkhornDiagnostics",
+    "SinkhornConvergenceWarning",
     # In-processing: the linear orthogonality constraint (FERM)
     "ferm_direction",
     "orthogonality_penalty",

@@ -206,7 +206,7 @@ def _batched_solve(cost, a, b, init, eps, *, symmetric, config):
 
 
 def _semi_dual(c, a, b, g, eps, reach):
-  r""":math:`\mathrm{OT}_\varepsilon(a, b)` from ott's potential ``g``, certified.
+  r"""Certified :math:`\mathrm{OT}_\varepsilon(a, b)` from the potential ``g``.
 
   With ott's convention :math:`P_{ij} = \exp((f_i + g_j - C_{ij})/\varepsilon)`
   and :math:`\hat g = g - \varepsilon \log b`, the row update

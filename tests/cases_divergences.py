@@ -67,7 +67,7 @@ def _sinkhorn_with_labels(x, s, y, **kw):
 # Tight tolerance and few points: the implicit (envelope) gradient matches
 # finite differences only at convergence (threshold: certified accuracy
 # relative to the cost scale, within float32 rounding).
-_SK = dict(epsilon=0.5, threshold=1e-6, max_iterations=400)
+_SK = dict(epsilon=0.5, threshold=1e-5, max_iterations=2000)
 
 
 def _sinkhorn_split(x, w, **kw):
