@@ -207,15 +207,23 @@ def mlp_torch(x, y, s, batch, steps, lams, fairret=False):
 # --- driver --------------------------------------------------------------------
 
 
-def run(name, contenders, rounds):
-  """Interleaved rounds; the first call of each contender is its warm-up."""
+def run(name, contenders, rounds, scale=None):
+  """Interleaved rounds; the first call of each contender is its warm-up.
+
+  ``scale[k]``: contender ``k`` timed on a subset of the strengths; its
+  times are multiplied by this factor (a loop's time is linear in the
+  number of runs).
+  """
+  scale = scale or {}
   first, times = {}, {k: [] for k in contenders}
   for k, fn in contenders.items():
     first[k], _ = _timeit(fn)
+    first[k] *= scale.get(k, 1)
     print(f"[{name}] {k}: first call {first[k]:.2f} s", flush=True)
   for r in range(rounds):
     for k, fn in contenders.items():
       t, _ = _timeit(fn)
+      t *= scale.get(k, 1)
       times[k].append(t)
       print(f"[{name}] round {r}: {k} {t:.2f} s", flush=True)
   med = {k: float(np.median(v)) for k, v in times.items()}
@@ -229,6 +237,9 @@ def main():
   ap.add_argument("--steps", type=int, default=300)
   ap.add_argument("--out", default="results/sweep")
   ap.add_argument("--no-torch", action="store_true")
+  ap.add_argument("--torch-strengths", type=int, default=S,
+                  help="time the PyTorch loops on this many strengths and "
+                  "scale linearly to 32 (the machine is slow and shared)")
   args = ap.parse_args()
   import torch
 
@@ -237,7 +248,10 @@ def main():
   lams = np.linspace(0.0, 3.0, S).astype(np.float32)
   key = jax.random.key(0)
   keys = jax.random.split(key, S)
+  k_t = args.torch_strengths
+  scale = {"torch loop": S / k_t, "fairret loop": S / k_t}
   report = {"strengths": S, "torch_threads": threads,
+            "torch_strengths_timed": k_t,
             "jax": jax.__version__, "torch": torch.__version__}
 
   if args.workload in ("a", "both"):
@@ -253,10 +267,11 @@ def main():
                              for l, k in zip(lams, keys)],
     }
     if not args.no_torch:
-      c["torch loop"] = lambda: logistic_torch(x, y, s, args.steps, lams)
-      c["fairret loop"] = lambda: logistic_torch(x, y, s, args.steps, lams,
-                                                 fairret=True)
-    res = run("a", c, args.rounds)
+      c["torch loop"] = lambda: logistic_torch(x, y, s, args.steps,
+                                               lams[:k_t])
+      c["fairret loop"] = lambda: logistic_torch(x, y, s, args.steps,
+                                                 lams[:k_t], fairret=True)
+    res = run("a", c, args.rounds, scale)
     sw = fairjax.sweep(train_fn, jnp.asarray(lams), key=key)[0]
     lp = np.stack([np.asarray(single(jnp.float32(l), k)[0])
                    for l, k in zip(lams, keys)])
@@ -280,10 +295,10 @@ def main():
                              for l, k in zip(lams, keys)],
     }
     if not args.no_torch:
-      c["torch loop"] = lambda: mlp_torch(x, y, s, 256, steps, lams)
-      c["fairret loop"] = lambda: mlp_torch(x, y, s, 256, steps, lams,
+      c["torch loop"] = lambda: mlp_torch(x, y, s, 256, steps, lams[:k_t])
+      c["fairret loop"] = lambda: mlp_torch(x, y, s, 256, steps, lams[:k_t],
                                             fairret=True)
-    res = run("b", c, args.rounds)
+    res = run("b", c, args.rounds, scale)
     sw = fairjax.sweep(train_fn, jnp.asarray(lams), key=key)[1]
     lp = np.stack([np.asarray(single(jnp.float32(l), k)[1])
                    for l, k in zip(lams, keys)])

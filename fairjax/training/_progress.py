@@ -1,18 +1,17 @@
 """Progress bars for compiled training loops and sweeps.
 
 A compiled loop cannot print as it goes, but it can call the host:
-:func:`progress_scan` is ``jax.lax.scan`` plus a ``jax.debug.callback``
-every ``every`` steps (under a ``lax.cond`` on the step counter, which no
-transformation batches, so a vmapped sweep reports once per step, not once
-per run). The callbacks feed the innermost open bar
+:func:`progress_scan` is ``jax.lax.scan`` run as a scan over chunks of
+``every`` steps with a ``jax.debug.callback`` between chunks (on the chunk
+counter, which no transformation batches, so a vmapped sweep reports once
+per chunk, not once per run; the user's step loop itself is untouched). The callbacks feed the innermost open bar
 (:func:`progress_bar`, which :func:`fairjax.sweep` opens with
 ``progress=True``); with no bar open they return at once. The bar is drawn
 by tqdm when it is installed and by a plain line on stderr otherwise.
 
 Switching the bar on or off is host-side state, so it never retraces or
-recompiles; the compiled callbacks cost one host round trip each (about
-50 steps per loop by default, well under 5% of any loop worth a bar; see
-``notes/sweep.md``).
+recompiles; the compiled callbacks cost one host round trip each (50
+per loop by default; see ``notes/sweep.md`` for the measured cost).
 """
 
 from __future__ import annotations
@@ -171,6 +170,8 @@ def progress_bar(
     with _LOCK:
       _STACK.remove(session)
     if session.bar is not None:
+      session.chunk, session.fraction = len(session.sizes), 0.0
+      session._draw()
       session.bar.close()
 
 
@@ -186,21 +187,25 @@ def progress_scan(
 ) -> tuple[Any, Any]:
   """``jax.lax.scan`` that reports its progress to the open bar.
 
-  Same arguments and result as ``jax.lax.scan``; every ``every`` steps (and
-  at the last one) a ``jax.debug.callback`` tells the innermost
-  :func:`progress_bar` (or :func:`fairjax.sweep` with ``progress=True``)
-  how far it got. Without an open bar the callback returns at once; the
-  compiled program is the same either way, so switching the bar never
-  retraces.
+  Same arguments and result as ``jax.lax.scan``. The loop runs as a scan
+  over chunks of ``every`` steps, each an inner ``jax.lax.scan`` of ``f``
+  (the hot loop is untouched), and at the start of each chunk a
+  ``jax.debug.callback`` tells the innermost :func:`progress_bar` (or
+  :func:`fairjax.sweep` with ``progress=True``) how many steps are done.
+  The callback takes only the chunk counter, which no transformation
+  batches, so a vmapped sweep reports once per chunk, not once per run.
+  Without an open bar it returns at once; the compiled program is the same
+  either way, so switching the bar never retraces.
 
   Args:
     f: ``f(carry, x) -> (carry, y)``.
     init: initial carry.
     xs: scanned inputs (leading axis ``length``), or ``None``.
     length: number of steps when ``xs`` is ``None``.
-    every: steps between reports (static); default ``length // 50``.
+    every: steps per chunk, i.e. between reports (static); default
+      ``ceil(length / 50)``.
     reverse: scan from the end.
-    unroll: as in ``jax.lax.scan``.
+    unroll: as in ``jax.lax.scan`` (for the inner loops).
 
   Returns:
     ``(final carry, stacked ys)``, as ``jax.lax.scan``.
@@ -212,25 +217,33 @@ def progress_scan(
     length = int(np.shape(leaves[0])[0])
   length = int(length)
   if every is None:
-    every = max(1, length // _REPORTS)
+    every = max(1, -(-length // _REPORTS))
   if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or (
       every < 1
   ):
     raise ValueError(f"`every` must be an int >= 1, got {every!r}.")
-  every = int(every)
+  every = min(int(every), max(length, 1))
+  if reverse:
+    xs = jax.tree.map(lambda a: jnp.flip(a, 0), xs)
+  full, rest = divmod(length, every)
 
-  def report(i):
-    jax.debug.callback(_on_step, i, length)
+  def chunk(carry, block):
+    i, xc = block
+    jax.debug.callback(_on_step, i * every - 1, length)
+    return jax.lax.scan(f, carry, xc, every, unroll=unroll)
 
-  def body(carry, x):
-    inner, i = carry
-    inner, y = f(inner, x)
-    due = (jnp.remainder(i + 1, every) == 0) | (i + 1 == length)
-    jax.lax.cond(due, report, lambda _: None, i)
-    return (inner, i + 1), y
-
-  (carry, _), ys = jax.lax.scan(
-      body, (init, jnp.zeros((), jnp.int32)), xs, length, reverse=reverse,
-      unroll=unroll,
+  head = jax.tree.map(
+      lambda a: a[: full * every].reshape(full, every, *a.shape[1:]), xs
   )
+  carry, ys = jax.lax.scan(
+      chunk, init, (jnp.arange(full, dtype=jnp.int32), head), full
+  )
+  ys = jax.tree.map(lambda a: a.reshape(full * every, *a.shape[2:]), ys)
+  if rest:
+    jax.debug.callback(_on_step, full * every - 1, length)
+    tail = jax.tree.map(lambda a: a[full * every:], xs)
+    carry, ys_tail = jax.lax.scan(f, carry, tail, rest, unroll=unroll)
+    ys = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), ys, ys_tail)
+  if reverse:
+    ys = jax.tree.map(lambda a: jnp.flip(a, 0), ys)
   return carry, ys

@@ -11,13 +11,18 @@ key, i.e. the ones ``vmap`` widens by the number of runs:
 
 * the largest one, :math:`m` bytes, is the per-run working set of the
   hottest step. On CPU, vmapping more runs than fit in a cache-sized budget
-  makes XLA stream batched tensors through memory (a batched MMD kernel
-  matrix ran 2-3x slower than a loop), so chunks hold
-  :math:`\lfloor C / m \rfloor` runs, with :math:`C` measured (see
-  ``notes/sweep.md``);
-* the sum of all of them bounds a run's memory, and a chunk never exceeds
-  a memory budget (a quarter of the host's memory on CPU, half of the
-  device's otherwise), so 256 strengths fit.
+  :math:`C` makes XLA stream batched tensors through memory (a batched MMD
+  kernel matrix ran 2-3x slower than a loop);
+* run-independent operands (the data) read whole by run-dependent
+  operations, :math:`h` bytes, favour wide vmaps: a full-batch ``X @ w``
+  of many runs becomes one matrix product that reads ``X`` once;
+* the sum of all run-dependent values bounds a run's memory, and a chunk
+  never exceeds a memory budget (a quarter of the host's memory on CPU,
+  half of the device's otherwise), so 256 strengths fit.
+
+On CPU a chunk holds :math:`\max(\lfloor C / m \rfloor, \lceil h / m
+\rceil)` runs (:math:`C` = 1 MiB, measured in ``notes/sweep.md``); on
+accelerators, as many as the memory budget allows.
 
 Chunks run in sequence inside the program (a ``lax.scan`` over vmapped
 chunks, as ``lax.map(..., batch_size=)``), each reporting to the progress
