@@ -1,4 +1,4 @@
-"""Benchmark: the cost of a constrained step, and a constrained fit vs fairlearn.
+"""Benchmark: the cost of a constrained step; a constrained fit vs fairlearn.
 
 1. One full-batch training step on Adult (30,162 x 102), logistic regression
    and an MLP (64 tanh units), with Adam: unconstrained (loss gradient) vs
@@ -43,11 +43,13 @@ def step_cost(X, y, s, repeats):
     key = jax.random.key(0)
     if kind == "linear":
       params = {"w": jnp.zeros((X.shape[1],)), "b": jnp.zeros(())}
-      apply = lambda p: X @ p["w"] + p["b"]  # noqa: E731
+      def apply(p):
+        return X @ p["w"] + p["b"]
     else:
       params = {"W": jax.random.normal(key, (X.shape[1], 64)) * 0.1,
                 "c": jnp.zeros(64), "w": jnp.zeros(64), "b": jnp.zeros(())}
-      apply = lambda p: jnp.tanh(X @ p["W"] + p["c"]) @ p["w"] + p["b"]  # noqa: E731
+      def apply(p):
+        return jnp.tanh(X @ p["W"] + p["c"]) @ p["w"] + p["b"]
     adam = optax.adam(1e-2)
 
     def loss_fn(p, apply=apply):

@@ -8,9 +8,10 @@ difference <= 0.03" on the training data, with fairjax's proxy-Lagrangian
 hard-prediction violations in the dual step, every ordered pair of groups
 constrained; 1,500 steps, Adam at 0.01 cosine-decayed to 1e-4, augmented
 term rho = 1, dual step ``10 lr / m``, or ``40 lr / m`` for COMPAS's
-``m = 12`` pair constraints). The table reports the last iterate's accuracy and gap (hard
-predictions at logit 0) on train and test, the largest train gap over the
-last 10% of steps, and the multipliers' final values.
+``m = 12`` pair constraints). The table reports the last iterate's accuracy
+and gap (hard predictions at logit 0) on train and test, the largest train
+gap over the last 10% of steps, and the multipliers' final values.
+``--mlp-stride k`` trains the MLP on every k-th training row (CPU time).
 
 Data: Adult (sex, official split), COMPAS with four race groups
 (African-American, Caucasian, Hispanic, other; race not an input), German
@@ -195,8 +196,8 @@ def table(rows: list[dict]) -> str:
   lines = [head, "|" + "---|" * 10]
   for r in rows:
     mult = "" if r["multipliers"] is None else (
-        f"max {max(r['multipliers']):.3f}, {sum(x > 0 for x in r['multipliers'])}"
-        f"/{len(r['multipliers'])} > 0")
+        f"max {max(r['multipliers']):.3f}, "
+        f"{sum(x > 0 for x in r['multipliers'])}/{len(r['multipliers'])} > 0")
     lines.append(
         f"| {r['dataset']} ({r['groups']}) | {r['model']} "
         f"({r['train_rows']} rows) | "

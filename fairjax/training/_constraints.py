@@ -236,7 +236,8 @@ class MultiplierState(NamedTuple):
   previous_violation: jax.Array
 
 
-def init_multipliers(num_constraints: int, dtype=jnp.float32) -> MultiplierState:
+def init_multipliers(num_constraints: int,
+                     dtype=jnp.float32) -> MultiplierState:
   """Zero multipliers for ``num_constraints`` constraints."""
   m = _groups.check_num_groups(num_constraints)  # a positive Python int
   zeros = jnp.zeros((m,), dtype)
