@@ -1,4 +1,4 @@
-"""Strength sweeps: fairjax.sweep vs a loop of the jitted trainer, PyTorch, fairret.
+"""Strength sweeps: fairjax.sweep vs a jitted loop, PyTorch and fairret.
 
 Two workloads, 32 strengths each:
 
@@ -204,7 +204,7 @@ def mlp_torch(x, y, s, batch, steps, lams, fairret=False):
   return out
 
 
-# --- driver --------------------------------------------------------------------
+# --- driver ---------------------------------------------------------------
 
 
 def run(name, contenders, rounds, scale=None):

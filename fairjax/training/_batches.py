@@ -164,7 +164,8 @@ def stratified_batches(
   strata, num_strata = s, num_groups
   if labels is not None:
     y = _groups.check_binary(labels, "labels", n)
-    strata, num_strata = 2 * s + jnp.asarray(y).astype(jnp.int32), 2 * num_groups
+    strata = 2 * s + jnp.asarray(y).astype(jnp.int32)
+    num_strata = 2 * num_groups
   if not isinstance(key, jax.Array) or not jnp.issubdtype(
       key.dtype, jax.dtypes.prng_key
   ):

@@ -4,7 +4,8 @@ A compiled loop cannot print as it goes, but it can call the host:
 :func:`progress_scan` is ``jax.lax.scan`` run as a scan over chunks of
 ``every`` steps with a ``jax.debug.callback`` between chunks (on the chunk
 counter, which no transformation batches, so a vmapped sweep reports once
-per chunk, not once per run; the user's step loop itself is untouched). The callbacks feed the innermost open bar
+per chunk, not once per run; the user's step loop itself is untouched).
+The callbacks feed the innermost open bar
 (:func:`progress_bar`, which :func:`fairjax.sweep` opens with
 ``progress=True``); with no bar open they return at once. The bar is drawn
 by tqdm when it is installed and by a plain line on stderr otherwise.
