@@ -98,6 +98,20 @@ def _is(column: Column, category: str) -> np.ndarray:
   return column.values == column.categories.index(category)
 
 
+def _split_rows(race, n: int, sensitive: str, test_size, seed):
+  """Train and test row indices: the random split of the rows in scope."""
+  if sensitive == "race_caucasian":
+    rows = np.flatnonzero(
+        _is(race, "African-American") | _is(race, "Caucasian")
+    )
+  else:
+    rows = np.arange(n)
+  train_pos, test_pos = random_split(
+      rows.shape[0], test_size=test_size, seed=seed
+  )
+  return rows[train_pos], rows[test_pos]
+
+
 def load_compas(
     *,
     sensitive: str = "race",
@@ -158,16 +172,8 @@ def load_compas(
   include_sensitive = check_bool(include_sensitive, "include_sensitive")
   columns, target = raw_compas()
   race = columns["race"]
-  if sensitive == "race_caucasian":
-    rows = np.flatnonzero(
-        _is(race, "African-American") | _is(race, "Caucasian")
-    )
-  else:
-    rows = np.arange(target.shape[0])
-  train_pos, test_pos = random_split(
-      rows.shape[0], test_size=test_size, seed=seed
-  )
-  train, test = rows[train_pos], rows[test_pos]
+  train, test = _split_rows(race, target.shape[0], sensitive, test_size,
+                            seed)
 
   if sensitive == "sex":
     s = _is(columns["sex"], "Male")
@@ -181,7 +187,7 @@ def load_compas(
   raw = [columns[name] for name in names]
   if include_sensitive and SENSITIVE_COLUMN[sensitive] == "race":
     # Only the race values of the rows in use (two for race_caucasian).
-    present = np.unique(race.values[rows])
+    present = np.unique(race.values[np.concatenate([train, test])])
     remap = np.full(len(race.categories), -1, np.int32)
     remap[present] = np.arange(present.shape[0], dtype=np.int32)
     raw.append(Column(
@@ -254,16 +260,8 @@ def load_compas_tasks(
   )
   columns, target = raw_compas()
   race = columns["race"]
-  if sensitive == "race_caucasian":
-    rows = np.flatnonzero(
-        _is(race, "African-American") | _is(race, "Caucasian")
-    )
-  else:
-    rows = np.arange(target.shape[0])
-  train_pos, test_pos = random_split(
-      rows.shape[0], test_size=test_size, seed=seed
-  )
-  train, test = rows[train_pos], rows[test_pos]
+  train, test = _split_rows(race, target.shape[0], sensitive, test_size,
+                            seed)
   score = columns["score_text"]
   Y = np.stack([
       target,
