@@ -18,14 +18,14 @@ demographic-parity loss; fairret has no MMD, so in (b) it penalises the
 predictions). JAX compile time is reported separately (first call minus the
 median of the steady calls).
 
-  python benchmarks/bench_sweep.py [--workload a|b|both] [--rounds 2]
+  python benchmarks/bench_sweep.py      # writes results/sweep/bench_sweep.md
+  python -m benchmarks --only bench_sweep [--quick]
 """
 
 import argparse
 import json
 import os
 import pathlib
-import time
 
 import jax
 import jax.numpy as jnp
@@ -35,13 +35,6 @@ import optax
 import fairjax
 
 S = 32
-
-
-def _timeit(fn):
-  t0 = time.perf_counter()
-  out = fn()
-  jax.block_until_ready(out)
-  return time.perf_counter() - t0, out
 
 
 # --- (a) logistic regression, DP penalty, full batch -------------------------
@@ -206,124 +199,124 @@ def mlp_torch(x, y, s, batch, steps, lams, fairret=False):
 
 # --- driver ---------------------------------------------------------------
 
+LOGISTIC = "sweep (a): logistic, DP penalty, full-batch Adam (n strengths)"
+MLP = "sweep (b): NNX MLP on Adult, MMD penalty, minibatches of 256 (n strengths)"
 
-def run(name, contenders, rounds, scale=None):
-  """Interleaved rounds; the first call of each contender is its warm-up.
 
-  ``scale[k]``: contender ``k`` timed on a subset of the strengths; its
-  times are multiplied by this factor (a loop's time is linear in the
-  number of runs).
+def _loop(fn, lams, keys):
+  return [fn(jnp.float32(l), k) for l, k in zip(lams, keys)]
+
+
+def _compare(name, num, train_fn, torch_fn, fairret_fn, reps, torch_runs,
+             note, pick, threads=None):
+  """Rows: sweep vs the jitted loop (values compared), PyTorch, fairret.
+
+  ``torch_fn(lams)``/``fairret_fn(lams)`` run ``torch_runs`` of the ``num``
+  strengths and are scaled by ``num / torch_runs`` (a sequential loop is
+  linear in its runs). ``pick(out)`` is the leaf whose sweep and loop
+  values are compared.
   """
-  scale = scale or {}
-  first, times = {}, {k: [] for k in contenders}
-  for k, fn in contenders.items():
-    first[k], _ = _timeit(fn)
-    first[k] *= scale.get(k, 1)
-    print(f"[{name}] {k}: first call {first[k]:.2f} s", flush=True)
-  for r in range(rounds):
-    for k, fn in contenders.items():
-      t, _ = _timeit(fn)
-      t *= scale.get(k, 1)
-      times[k].append(t)
-      print(f"[{name}] round {r}: {k} {t:.2f} s", flush=True)
-  med = {k: float(np.median(v)) for k, v in times.items()}
-  return {"first": first, "times": times, "median": med}
+  from benchmarks import interleave, row
+
+  lams = np.linspace(0.0, 3.0, num).astype(np.float32)
+  key = jax.random.key(0)
+  keys = jax.random.split(key, num)
+  single = jax.jit(train_fn)
+  plan = fairjax.training.sweep_plan(train_fn, jnp.asarray(lams), key=key)
+  fns = {"fairjax.sweep": lambda: fairjax.sweep(train_fn, jnp.asarray(lams),
+                                                key=key),
+         "jitted JAX loop": lambda: _loop(single, lams, keys)}
+  if torch_fn is not None:
+    fns["PyTorch loop"] = lambda: torch_fn(lams[:torch_runs])
+    fns["fairret loop"] = lambda: fairret_fn(lams[:torch_runs])
+  med, first = interleave(fns, reps)
+  swept = np.asarray(pick(fairjax.sweep(train_fn, jnp.asarray(lams),
+                                        key=key)))
+  looped = np.stack([np.asarray(pick(o)) for o in _loop(single, lams, keys)])
+  base = med["fairjax.sweep"]
+  compile_s = first["fairjax.sweep"] - base
+  plan_note = (f"plan: chunks of {plan.chunk_size} of {plan.num_runs} runs; "
+               f"{note}")
+  rows = [row(name, num, base, compile_s=compile_s, peer="jitted JAX loop",
+              peer_s=med["jitted JAX loop"], value=swept.ravel().tolist(),
+              peer_value=looped.ravel().tolist(), rtol=1e-3, atol=1e-4,
+              note=f"{plan_note}; the loop compiles once in "
+              f"{first['jitted JAX loop'] - med['jitted JAX loop']:.1f} s")]
+  scale = num / torch_runs
+  for peer in ("PyTorch loop", "fairret loop"):
+    if peer in med:
+      rows.append(row(name, num, base, compile_s=compile_s, peer=peer,
+                      peer_s=med[peer] * scale,
+                      note=f"{plan_note}; timed on {torch_runs} strengths, "
+                      f"scaled by {scale:g}; torch threads {threads}"))
+  return rows
+
+
+def run(mode):
+  """Rows for ``python -m benchmarks`` (protocol: benchmarks/__init__.py).
+
+  Quick: 4 strengths of small versions of both workloads. Full: the
+  issue's 32 strengths, (a) 32,768 x 100 for 300 steps, (b) one epoch of
+  Adult. Accelerator: the fairjax side only, 256 strengths.
+  """
+  quick, accel = mode == "quick", mode == "accelerator"
+  threads = None
+  if not accel:
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    threads = torch.get_num_threads()
+  num = {"quick": 4, "full": S, "accelerator": 256}[mode]
+  reps = {"quick": 1, "full": 3, "accelerator": 3}[mode]
+  torch_runs = num if quick else 8
+  rows = []
+
+  n, d, steps = (2048, 20, 20) if quick else (32768, 100, 300)
+  x, y, s = logistic_data(n, d)
+  rows += _compare(
+      LOGISTIC, num, logistic_jax(x, y, s, steps),
+      None if accel else lambda l: logistic_torch(x, y, s, steps, l),
+      None if accel else lambda l: logistic_torch(x, y, s, steps, l,
+                                                  fairret=True),
+      reps, torch_runs, f"{n:,} x {d} features, {steps} steps",
+      pick=lambda out: out[0], threads=threads)
+
+  from fairjax.datasets import load_adult
+
+  data = load_adult()
+  rows_used = 2048 if quick else data.X_train.shape[0]
+  x, y, s = (a[:rows_used] for a in (data.X_train, data.y_train,
+                                     data.s_train))
+  train_fn, steps = mlp_jax(x, y, s, 256)
+  rows += _compare(
+      MLP, num, train_fn,
+      None if accel else lambda l: mlp_torch(x, y, s, 256, steps, l),
+      None if accel else lambda l: mlp_torch(x, y, s, 256, steps, l,
+                                             fairret=True),
+      reps, torch_runs, f"{rows_used:,} rows, {steps} steps (one epoch); "
+      "fairret has no MMD, so its loop penalises the predictions' positive "
+      "rates", pick=lambda out: out[1], threads=threads)
+  return rows
 
 
 def main():
+  """Both workloads at the issue's sizes; writes results/sweep/."""
   ap = argparse.ArgumentParser()
-  ap.add_argument("--workload", default="both", choices=("a", "b", "both"))
-  ap.add_argument("--rounds", type=int, default=2)
-  ap.add_argument("--steps", type=int, default=300)
   ap.add_argument("--out", default="results/sweep")
-  ap.add_argument("--no-torch", action="store_true")
-  ap.add_argument("--torch-strengths", type=int, default=S,
-                  help="time the PyTorch loops on this many strengths and "
-                  "scale linearly to 32 (the machine is slow and shared)")
   args = ap.parse_args()
-  import torch
+  from benchmarks.__main__ import machine, table
 
-  threads = os.cpu_count() or 1
-  torch.set_num_threads(threads)
-  lams = np.linspace(0.0, 3.0, S).astype(np.float32)
-  key = jax.random.key(0)
-  keys = jax.random.split(key, S)
-  k_t = args.torch_strengths
-  scale = {"torch loop": S / k_t, "fairret loop": S / k_t}
-  report = {"strengths": S, "torch_threads": threads,
-            "torch_strengths_timed": k_t,
-            "jax": jax.__version__, "torch": torch.__version__}
-
-  if args.workload in ("a", "both"):
-    x, y, s = logistic_data()
-    train_fn = logistic_jax(x, y, s, args.steps)
-    single = jax.jit(train_fn)
-    plan = fairjax.training.sweep_plan(train_fn, jnp.asarray(lams), key=key)
-    print("(a) plan:", plan, flush=True)
-    c = {
-        "fairjax.sweep": lambda: fairjax.sweep(train_fn, jnp.asarray(lams),
-                                               key=key),
-        "jax loop": lambda: [single(jnp.float32(l), k)
-                             for l, k in zip(lams, keys)],
-    }
-    if not args.no_torch:
-      c["torch loop"] = lambda: logistic_torch(x, y, s, args.steps,
-                                               lams[:k_t])
-      c["fairret loop"] = lambda: logistic_torch(x, y, s, args.steps,
-                                                 lams[:k_t], fairret=True)
-    res = run("a", c, args.rounds, scale)
-    sw = fairjax.sweep(train_fn, jnp.asarray(lams), key=key)[0]
-    lp = np.stack([np.asarray(single(jnp.float32(l), k)[0])
-                   for l, k in zip(lams, keys)])
-    res["max_abs_diff_sweep_vs_loop"] = float(np.max(np.abs(sw - lp)))
-    res["plan"] = plan._asdict()
-    report["a_logistic"] = res
-
-  if args.workload in ("b", "both"):
-    from fairjax.datasets import load_adult
-
-    d = load_adult()
-    x, y, s = d.X_train, d.y_train, d.s_train
-    train_fn, steps = mlp_jax(x, y, s, 256)
-    single = jax.jit(train_fn)
-    plan = fairjax.training.sweep_plan(train_fn, jnp.asarray(lams), key=key)
-    print("(b) plan:", plan, flush=True)
-    c = {
-        "fairjax.sweep": lambda: fairjax.sweep(train_fn, jnp.asarray(lams),
-                                               key=key),
-        "jax loop": lambda: [single(jnp.float32(l), k)
-                             for l, k in zip(lams, keys)],
-    }
-    if not args.no_torch:
-      c["torch loop"] = lambda: mlp_torch(x, y, s, 256, steps, lams[:k_t])
-      c["fairret loop"] = lambda: mlp_torch(x, y, s, 256, steps, lams[:k_t],
-                                            fairret=True)
-    res = run("b", c, args.rounds, scale)
-    sw = fairjax.sweep(train_fn, jnp.asarray(lams), key=key)[1]
-    lp = np.stack([np.asarray(single(jnp.float32(l), k)[1])
-                   for l, k in zip(lams, keys)])
-    res["max_abs_diff_losses_sweep_vs_loop"] = float(np.max(np.abs(sw - lp)))
-    res["plan"] = plan._asdict()
-    res["steps"] = steps
-    report["b_nnx_mmd"] = res
-
-  lines = ["| workload | contender | median s | first call s | "
-           "contender / sweep |", "|---|---|---|---|---|"]
-  for w in ("a_logistic", "b_nnx_mmd"):
-    if w not in report:
-      continue
-    med, first = report[w]["median"], report[w]["first"]
-    base = med["fairjax.sweep"]
-    for k in med:
-      lines.append(f"| {w} | {k} | {med[k]:.2f} | {first[k]:.2f} | "
-                   f"{med[k] / base:.2f}x |")
-  table = "\n".join(lines)
-  print(table)
+  rows = run("full")
+  text = (f"# Strength sweeps, 32 strengths\n\n`python benchmarks/"
+          f"bench_sweep.py` on {machine()}.\n\n{table(rows)}\n\nNotes:\n\n"
+          + "\n".join(f"- {r['peer']}: {r['note']}" for r in rows) + "\n")
+  print(text)
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
-  tag = args.workload
-  (out / f"bench_sweep_{tag}.json").write_text(json.dumps(report, indent=1))
-  (out / f"bench_sweep_{tag}.md").write_text(table + "\n")
+  (out / "bench_sweep.md").write_text(text)
+  (out / "bench_sweep.json").write_text(json.dumps(
+      [{k: v for k, v in r.items() if k not in ("value", "peer_value")}
+       for r in rows], indent=1))
 
 
 if __name__ == "__main__":
