@@ -10,6 +10,8 @@ Fourier features whose cost is linear in the number of points.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -149,6 +151,8 @@ def kernel_gram(
   """
   n, d = x.shape
   if n <= 2 * _TILE:
+    if kernel == "gaussian":
+      return _gaussian_gram(x, columns, -1 / (2 * scales * scales))
     gram = kernel_matrix(x, x, kernel, scales, same=True)
     return columns.T @ (gram @ columns)
   nt = -(-n // _TILE)
@@ -168,6 +172,70 @@ def kernel_gram(
 
   q = jax.lax.map(tile, (jnp.asarray(rows), jnp.asarray(cols))).sum(axis=0)
   return q + q.T
+
+
+def _gaussian_kernels(x: jax.Array, factors: jax.Array):
+  """``d2 [n, n]`` and the per-bandwidth kernels ``exp(f_s d2)``, a list."""
+  d2 = sq_distances(x, x, same=True, exact_near_zero=False)
+  return d2, [jnp.exp(d2 * factors[i]) for i in range(factors.shape[0])]
+
+
+def _combine(weights, matrices):
+  """``sum_s weights[s] * matrices[s]`` (elementwise, so XLA fuses it)."""
+  return sum(weights[i] * m for i, m in enumerate(matrices))
+
+
+@jax.custom_jvp
+def _gaussian_gram(x, columns, factors):
+  r"""``B^T K B`` for :math:`K = \sum_s \exp(f_s \|x_i - x_j\|^2)`.
+
+  Same value as the generic path; its derivative is written with matrix
+  products, so that neither direction materialises an ``[n, n, d]`` or a
+  second ``[n, n]`` tangent: with :math:`K' = \sum_s f_s K_s`,
+  :math:`t_i = x_i^\top \dot x_i` and :math:`m_{ij} = x_i^\top \dot x_j`,
+
+  .. math::
+
+    \dot Q = 2 (U + U^\top - R - R^\top) + \dot B^\top K B + B^\top K \dot B
+    + B^\top (\textstyle\sum_s \dot f_s K_s \circ D) B,
+
+  :math:`U = (B \circ t)^\top K' B`, :math:`R = B^\top (K' \circ m) B`,
+  where :math:`R_{gh} = \sum_{ic} B_{ig} x_{ic} [K' (\dot x_{:c} \circ
+  B_{:h})]_i` is one ``[n, n] @ [n, d G]`` product. Reverse mode
+  transposes this linear map (2x faster than differentiating the generic
+  path at n = 256, d = 8); forward mode and higher orders work as usual.
+  """
+  _, ks = _gaussian_kernels(x, factors)
+  return columns.T @ (sum(ks) @ columns)
+
+
+def _is_zero(t) -> bool:
+  return isinstance(t, jax.custom_derivatives.SymbolicZero)
+
+
+@functools.partial(_gaussian_gram.defjvp, symbolic_zeros=True)
+def _gaussian_gram_jvp(primals, tangents):
+  x, b, f = primals
+  dx, db, df = tangents
+  d2, ks = _gaussian_kernels(x, f)
+  kbs = [k @ b for k in ks]  # per bandwidth: no combined [n, n] matrix
+  kb = sum(kbs)
+  q = b.T @ kb
+  dq = jnp.zeros_like(q)
+  if not _is_zero(dx):
+    u = (b * jnp.sum(x * dx, axis=1)[:, None]).T @ _combine(f, kbs)
+    v = (dx[:, :, None] * b[:, None, :]).reshape(x.shape[0], -1)
+    # K_s is symmetric; K_s.T makes reverse mode's transposed product the
+    # plain row-major one (XLA's CPU backend runs it 2x faster).
+    w = _combine(f, [k.T @ v for k in ks])
+    r = b.T @ jnp.sum(x[:, :, None] * w.reshape(dx.shape + b.shape[1:]),
+                      axis=1)
+    dq = dq + 2 * (u + u.T - r - r.T)
+  if not _is_zero(db):
+    dq = dq + db.T @ kb + kb.T @ db
+  if not _is_zero(df):
+    dq = dq + b.T @ ((_combine(df, ks) * d2) @ b)
+  return q, dq
 
 
 def _cos_sin(t: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -21,8 +21,9 @@ key, i.e. the ones ``vmap`` widens by the number of runs:
   half of the device's otherwise), so 256 strengths fit.
 
 On CPU a chunk holds :math:`\max(\lfloor C / m \rfloor, \lceil h / m
-\rceil)` runs (:math:`C` = 1 MiB, measured in ``notes/sweep.md``); on
-accelerators, as many as the memory budget allows.
+\rceil)` runs (:math:`C` = 8 MiB, measured in ``notes/sweep.md``); on
+accelerators, as many as the memory budget allows. Chunks are then evened
+out (17 + 15 runs become 16 + 16), so no remainder program is compiled.
 
 Chunks run in sequence inside the program (a ``lax.scan`` over vmapped
 chunks, as ``lax.map(..., batch_size=)``), each reporting to the progress
@@ -49,7 +50,7 @@ from fairjax.training import _progress
 
 # Per-chunk working-set budget on CPU (bytes of the largest run-dependent
 # intermediate, times the runs in a chunk), measured in notes/sweep.md.
-CPU_CHUNK_BYTES = 1 << 20
+CPU_CHUNK_BYTES = 8 << 20
 # Cached programs for train functions that cannot be weakly referenced.
 _STRONG_CACHE_SIZE = 32
 
@@ -207,6 +208,8 @@ def _plan(closed_jaxpr, num_runs: int, chunk_size, memory_bytes) -> SweepPlan:
       chunk = min(chunk, max(1, in_cache, amortised))
     budget = _memory_budget() if memory_bytes is None else memory_bytes
     chunk = min(chunk, max(1, int(budget) // total))
+    # Equal chunks (17 + 15 -> 16 + 16): no remainder program to compile.
+    chunk = -(-num_runs // -(-num_runs // chunk))
   else:
     chunk = min(chunk_size, num_runs)
   return SweepPlan(
