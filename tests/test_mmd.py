@@ -194,8 +194,10 @@ def test_zero_on_identical_groups_and_increasing_with_shift(enable_x64):
 def test_tiled_gram_matches_full_matrix(enable_x64, monkeypatch):
   rng = np.random.default_rng(5)
   scales = jnp.asarray([0.8, 1.6])
-  # Direct distances (d = 2), then the matrix-product form (d = 12).
-  for d, kernel in ((2, "gaussian"), (12, "laplace"), (12, "energy")):
+  # Laplace sums coordinates directly at d = 2 and uses the matrix-product
+  # form at d = 12, as the Gaussian kernel does at every d.
+  for d, kernel in ((2, "gaussian"), (2, "laplace"), (12, "laplace"),
+                    (12, "energy")):
     x = jnp.asarray(rng.normal(size=(23, d)))
     cols = jnp.asarray(rng.uniform(size=(23, 4)))
     k = _ref_kernel(np.asarray(x), np.asarray(x), kernel, (0.8, 1.6))
@@ -207,6 +209,31 @@ def test_tiled_gram_matches_full_matrix(enable_x64, monkeypatch):
           x, c, k, scales))(x, cols)
       np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12,
                                  err_msg=f"{kernel}, tile {tile}")
+
+
+def test_gaussian_gram_derivatives_match_the_generic_path(enable_x64):
+  """The matrix-form JVP: reverse, forward and second order, every input."""
+  rng = np.random.default_rng(6)
+  x = jnp.asarray(rng.normal(size=(31, 3)))
+  cols = jnp.asarray(rng.uniform(size=(31, 2)))
+  for scales in (jnp.asarray([1.3]), jnp.asarray([0.6, 1.5])):
+    def generic(x, c, sc):
+      k = _kernels.kernel_matrix(x, x, "gaussian", sc, same=True)
+      return c.T @ k @ c
+
+    def fast(x, c, sc):
+      return _kernels.kernel_gram(x, c, "gaussian", sc)
+
+    args = (x, cols, scales)
+    np.testing.assert_allclose(fast(*args), generic(*args), rtol=1e-12)
+    for i in range(3):
+      want = jax.jacrev(generic, i)(*args)
+      for jac in (jax.jacrev, jax.jacfwd):
+        np.testing.assert_allclose(jac(fast, i)(*args), want, rtol=1e-9,
+                                   atol=1e-11, err_msg=f"{jac.__name__} {i}")
+    h = jax.hessian(lambda x: fast(x, cols, scales)[0, 1])(x)
+    h_want = jax.hessian(lambda x: generic(x, cols, scales)[0, 1])(x)
+    np.testing.assert_allclose(h, h_want, rtol=1e-9, atol=1e-11)
 
 
 def test_random_features_approximate_the_exact_value():
