@@ -79,18 +79,27 @@ def _check_group_sizes(group_sizes, num_groups: int, batch_size: int):
 
 
 def _systematic_positions(key, strata: jax.Array, num_strata: int):
-  """Positions ``(rank + u_k) / n_k`` in ``[0, 1)`` and stratum counts."""
+  """Rows grouped by stratum in random order, and their positions.
+
+  Returns ``(order, stratum, position)``: ``order`` lists the rows stratum
+  by stratum, each stratum in a uniformly random order (one sort, on the
+  stratum in the high bits of a random 32-bit key), and ``position`` is
+  ``(rank + u_k) / n_k`` of each listed row.
+  """
   n = strata.shape[0]
   k_perm, k_offset = jax.random.split(key)
-  perm = jax.random.permutation(k_perm, n).astype(jnp.int32)
-  order = perm[jnp.argsort(strata[perm], stable=True)]  # strata contiguous
+  shift = max(int(num_strata - 1).bit_length(), 1)
+  bits = jax.random.bits(k_perm, (n,), jnp.uint32) >> shift
+  sort_key = (strata.astype(jnp.uint32) << (32 - shift)) | bits
+  iota = jnp.arange(n, dtype=jnp.int32)
+  _, order = jax.lax.sort((sort_key, iota), num_keys=1, is_stable=True)
+  stratum = strata[order]
   counts = jnp.bincount(strata, length=num_strata).astype(jnp.int32)
   starts = jnp.cumsum(counts) - counts
-  within = jnp.arange(n, dtype=jnp.int32) - starts[strata[order]]
-  rank = jnp.zeros((n,), jnp.int32).at[order].set(within)
+  rank = (iota - starts[stratum]).astype(jnp.float32)
   offset = jax.random.uniform(k_offset, (num_strata,), jnp.float32)
-  size = counts[strata].astype(jnp.float32)
-  return (rank.astype(jnp.float32) + offset[strata]) / size, counts
+  size = counts[stratum].astype(jnp.float32)
+  return order, stratum, (rank + offset[stratum]) / size
 
 
 def stratified_batches(
@@ -183,9 +192,9 @@ def _batches(
 ):
   """The index layout on validated inputs (traceable, fixed shapes)."""
   n = s.shape[0]
-  pos, _ = _systematic_positions(key, strata, num_strata)
+  order, stratum, pos = _systematic_positions(key, strata, num_strata)
   if group_sizes is None:
-    order = jnp.argsort(pos).astype(jnp.int32)
+    _, order = jax.lax.sort((pos, order), num_keys=1, is_stable=True)
     pad = num_batches * batch_size - n
     indices = jnp.concatenate([order, jnp.zeros((pad,), jnp.int32)])
     weight = jnp.concatenate(
@@ -193,7 +202,10 @@ def _batches(
     )
     shape = (num_batches, batch_size)
     return StratifiedBatches(indices.reshape(shape), weight.reshape(shape))
-  order = jnp.lexsort((pos, s)).astype(jnp.int32)  # groups contiguous
+  # Groups contiguous, by position within each (label classes interleaved).
+  group = stratum if num_strata == num_groups else stratum // 2
+  _, _, order = jax.lax.sort((group, pos, order), num_keys=2,
+                             is_stable=True)
   counts = jnp.bincount(s, length=num_groups).astype(jnp.int32)
   starts = jnp.cumsum(counts) - counts
   blocks, weights = [], []
