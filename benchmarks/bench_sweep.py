@@ -112,7 +112,8 @@ def logistic_torch(x, y, s, steps, lams, fairret=False):
 # --- (b) NNX MLP on Adult, MMD penalty, minibatches of 256 --------------------
 
 
-def mlp_jax(x, y, s, batch):
+def mlp_jax(x, y, s, batch, every=None):
+  """``every``: steps between progress reports (nnx_scan's default: 50)."""
   from flax import nnx
 
   X, Y, Sg = jnp.asarray(x), jnp.asarray(y, jnp.float32), jnp.asarray(s)
@@ -152,7 +153,8 @@ def mlp_jax(x, y, s, batch):
       return value
 
     (model, _), losses = fairjax.nnx_scan(step, (model, opt),
-                                          (b.indices, b.sample_weight))
+                                          (b.indices, b.sample_weight),
+                                          every=every)
     return nnx.state(model, nnx.Param), losses
 
   return train_fn, -(-X.shape[0] // batch)
@@ -296,7 +298,44 @@ def run(mode):
       reps, torch_runs, f"{rows_used:,} rows, {steps} steps (one epoch); "
       "fairret has no MMD, so its loop penalises the predictions' positive "
       "rates", pick=lambda out: out[1], threads=threads)
+  rows += _progress_rows(x, y, s, num, reps)
   return rows
+
+
+PROGRESS = "sweep progress bar: cost of the bar on workload (b) (n strengths)"
+
+
+def _progress_rows(x, y, s, num, reps):
+  """Workload (b) with its bar drawn against one without progress reports.
+
+  With the bar: ``sweep(progress=True)`` and ``nnx_scan``'s 50 reports per
+  run. Without: one report per run and no bar open (callbacks return at
+  once). ``peer / fairjax`` >= 0.95 is the issue's "under 5%".
+  """
+  import contextlib
+  import io
+
+  from benchmarks import interleave, row
+
+  lams = jnp.linspace(0.0, 3.0, num)
+  key = jax.random.key(0)
+  shown, steps = mlp_jax(x, y, s, 256)
+  quiet, _ = mlp_jax(x, y, s, 256, every=steps)
+
+  def with_bar():
+    with contextlib.redirect_stderr(io.StringIO()):  # keep the log clean
+      return fairjax.sweep(shown, lams, key=key, progress=True)
+
+  fns = {"bar": with_bar,
+         "no bar": lambda: fairjax.sweep(quiet, lams, key=key)}
+  med, first = interleave(fns, max(reps, 3))
+  return [row(PROGRESS, num, med["bar"],
+              compile_s=first["bar"] - med["bar"],
+              peer="no progress reports", peer_s=med["no bar"],
+              value=np.asarray(with_bar()[1]).ravel().tolist(),
+              peer_value=np.asarray(fns["no bar"]()[1]).ravel().tolist(),
+              rtol=1e-5, atol=1e-6,
+              note="bar: tqdm, 50 reports per run and one per chunk")]
 
 
 def main():
