@@ -308,9 +308,9 @@ PROGRESS = "sweep progress bar: cost of the bar on workload (b) (n strengths)"
 def _progress_rows(x, y, s, num, reps):
   """Workload (b) with its bar drawn against one without progress reports.
 
-  With the bar: ``sweep(progress=True)`` and ``nnx_scan``'s 50 reports per
-  run. Without: one report per run and no bar open (callbacks return at
-  once). ``peer / fairjax`` >= 0.95 is the issue's "under 5%".
+  With the bar: ``sweep(progress=True)`` and ``nnx_scan``'s default
+  reports. Without: one report per run and no bar open (callbacks return
+  at once). ``peer / fairjax`` >= 0.95 is the issue's "under 5%".
   """
   import contextlib
   import io
@@ -335,7 +335,8 @@ def _progress_rows(x, y, s, num, reps):
               value=np.asarray(with_bar()[1]).ravel().tolist(),
               peer_value=np.asarray(fns["no bar"]()[1]).ravel().tolist(),
               rtol=1e-5, atol=1e-6,
-              note="bar: tqdm, 50 reports per run and one per chunk")]
+              note="bar: tqdm, nnx_scan's default reports (at most 50 "
+              "per run, 25 steps apart) and one per chunk of runs")]
 
 
 def main():
