@@ -209,13 +209,13 @@ def _loop(fn, lams, keys):
   return [fn(jnp.float32(l), k) for l, k in zip(lams, keys)]
 
 
-def _compare(name, num, train_fn, torch_fn, fairret_fn, reps, torch_runs,
-             note, pick, threads=None):
-  """Rows: sweep vs the jitted loop (values compared), PyTorch, fairret.
+def _compare(name, num, train_fn, peers, reps, torch_runs, note, pick,
+             threads=None):
+  """Rows: sweep vs the jitted loop (values compared), then each peer.
 
-  ``torch_fn(lams)``/``fairret_fn(lams)`` run ``torch_runs`` of the ``num``
-  strengths and are scaled by ``num / torch_runs`` (a sequential loop is
-  linear in its runs). ``pick(out)`` is the leaf whose sweep and loop
+  ``peers``: name -> ``fn(lams)``, a PyTorch loop over ``torch_runs`` of
+  the ``num`` strengths, scaled by ``num / torch_runs`` (a sequential loop
+  is linear in its runs). ``pick(out)`` is the leaf whose sweep and loop
   values are compared.
   """
   from benchmarks import interleave, row
@@ -228,9 +228,8 @@ def _compare(name, num, train_fn, torch_fn, fairret_fn, reps, torch_runs,
   fns = {"fairjax.sweep": lambda: fairjax.sweep(train_fn, jnp.asarray(lams),
                                                 key=key),
          "jitted JAX loop": lambda: _loop(single, lams, keys)}
-  if torch_fn is not None:
-    fns["PyTorch loop"] = lambda: torch_fn(lams[:torch_runs])
-    fns["fairret loop"] = lambda: fairret_fn(lams[:torch_runs])
+  for peer, fn in peers.items():
+    fns[peer] = lambda fn=fn: fn(lams[:torch_runs])
   med, first = interleave(fns, reps)
   swept = np.asarray(pick(fairjax.sweep(train_fn, jnp.asarray(lams),
                                         key=key)))
@@ -245,13 +244,24 @@ def _compare(name, num, train_fn, torch_fn, fairret_fn, reps, torch_runs,
               note=f"{plan_note}; the loop compiles once in "
               f"{first['jitted JAX loop'] - med['jitted JAX loop']:.1f} s")]
   scale = num / torch_runs
-  for peer in ("PyTorch loop", "fairret loop"):
-    if peer in med:
-      rows.append(row(name, num, base, compile_s=compile_s, peer=peer,
-                      peer_s=med[peer] * scale,
-                      note=f"{plan_note}; timed on {torch_runs} strengths, "
-                      f"scaled by {scale:g}; torch threads {threads}"))
+  for peer in peers:
+    rows.append(row(name, num, base, compile_s=compile_s, peer=peer,
+                    peer_s=med[peer] * scale,
+                    note=f"{plan_note}; timed on {torch_runs} strengths, "
+                    f"scaled by {scale:g}; torch threads {threads}"))
   return rows
+
+
+def _peers(torch_loop, **kw):
+  """The PyTorch and fairret loops that this machine can run."""
+  import importlib.util
+
+  peers = {}
+  if importlib.util.find_spec("torch") is not None:
+    peers["PyTorch loop"] = lambda l: torch_loop(lams=l, **kw)
+    if importlib.util.find_spec("fairret") is not None:
+      peers["fairret loop"] = lambda l: torch_loop(lams=l, fairret=True, **kw)
+  return peers
 
 
 def run(mode):
@@ -259,13 +269,16 @@ def run(mode):
 
   Quick: 4 strengths of small versions of both workloads. Full: the
   issue's 32 strengths, (a) 32,768 x 100 for 300 steps, (b) one epoch of
-  Adult. Accelerator: the fairjax side only, 256 strengths.
+  Adult. Accelerator: the fairjax side only, 256 strengths. The PyTorch
+  and fairret loops run where those packages are installed (``[bench]``).
   """
   quick, accel = mode == "quick", mode == "accelerator"
   threads = None
-  if not accel:
+  try:
     import torch
-
+  except ImportError:
+    torch = None
+  if torch is not None and not accel:
     torch.set_num_threads(os.cpu_count() or 1)
     threads = torch.get_num_threads()
   num = {"quick": 4, "full": S, "accelerator": 256}[mode]
@@ -275,13 +288,11 @@ def run(mode):
 
   n, d, steps = (2048, 20, 20) if quick else (32768, 100, 300)
   x, y, s = logistic_data(n, d)
+  peers = {} if accel else _peers(logistic_torch, x=x, y=y, s=s, steps=steps)
   rows += _compare(
-      LOGISTIC, num, logistic_jax(x, y, s, steps),
-      None if accel else lambda l: logistic_torch(x, y, s, steps, l),
-      None if accel else lambda l: logistic_torch(x, y, s, steps, l,
-                                                  fairret=True),
-      reps, torch_runs, f"{n:,} x {d} features, {steps} steps",
-      pick=lambda out: out[0], threads=threads)
+      LOGISTIC, num, logistic_jax(x, y, s, steps), peers, reps, torch_runs,
+      f"{n:,} x {d} features, {steps} steps", pick=lambda out: out[0],
+      threads=threads)
 
   from fairjax.datasets import load_adult
 
@@ -290,14 +301,13 @@ def run(mode):
   x, y, s = (a[:rows_used] for a in (data.X_train, data.y_train,
                                      data.s_train))
   train_fn, steps = mlp_jax(x, y, s, 256)
+  peers = {} if accel else _peers(mlp_torch, x=x, y=y, s=s, batch=256,
+                                  steps=steps)
   rows += _compare(
-      MLP, num, train_fn,
-      None if accel else lambda l: mlp_torch(x, y, s, 256, steps, l),
-      None if accel else lambda l: mlp_torch(x, y, s, 256, steps, l,
-                                             fairret=True),
-      reps, torch_runs, f"{rows_used:,} rows, {steps} steps (one epoch); "
-      "fairret has no MMD, so its loop penalises the predictions' positive "
-      "rates", pick=lambda out: out[1], threads=threads)
+      MLP, num, train_fn, peers, reps, torch_runs,
+      f"{rows_used:,} rows, {steps} steps (one epoch); fairret has no MMD, "
+      "so its loop penalises the predictions' positive rates",
+      pick=lambda out: out[1], threads=threads)
   rows += _progress_rows(x, y, s, num, reps)
   return rows
 
