@@ -83,8 +83,9 @@ def _systematic_positions(key, strata: jax.Array, num_strata: int):
 
   Returns ``(order, stratum, position)``: ``order`` lists the rows stratum
   by stratum, each stratum in a uniformly random order (one sort, on the
-  stratum in the high bits of a random 32-bit key), and ``position`` is
-  ``(rank + u_k) / n_k`` of each listed row.
+  stratum in the high bits of a random 32-bit key; the rare rows whose
+  remaining random bits tie keep their relative order), and ``position``
+  is ``(rank + u_k) / n_k`` of each listed row.
   """
   n = strata.shape[0]
   k_perm, k_offset = jax.random.split(key)
