@@ -15,7 +15,8 @@ from fairjax._ferm import (
     fit_ferm_projection,
     orthogonality_penalty,
 )
-from fairjax._groups import GroupEncoding, checked, encode_groups
+from fairjax._encoding import GroupEncoding, encode_groups
+from fairjax._groups import checked
 from fairjax._kernel_ferm import (
     KernelSVM,
     NystroemFeatures,

@@ -13,7 +13,8 @@ import functools
 
 import numpy as np
 
-from fairjax._groups import check_choice, encode_groups
+from fairjax._encoding import encode_groups
+from fairjax._groups import check_choice
 from fairjax.datasets._common import (
   Column,
   Dataset,
