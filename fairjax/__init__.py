@@ -89,6 +89,7 @@ from fairjax.training import (
 # --- training floor: sweeps (fairjax/training) ---
 from fairjax.training import (
     StratifiedBatches,
+    SweepPlan,
     nnx_scan,
     pareto_front,
     plot_pareto_front,
@@ -96,6 +97,7 @@ from fairjax.training import (
     progress_scan,
     stratified_batches,
     sweep,
+    sweep_plan,
 )
 
 __version__ = "0.1.0"
@@ -179,6 +181,8 @@ __all__ = (
     "find_best_candidate_distribution",
     # --- training floor: sweeps ---
     "sweep",
+    "sweep_plan",
+    "SweepPlan",
     "pareto_front",
     "plot_pareto_front",
     "stratified_batches",

@@ -260,6 +260,24 @@ def check_finite(x, name: str, live=None) -> None:
     )
 
 
+def check_key(key, name: str = "key"):
+  """A single PRNG key: a typed key array, or legacy uint32 key data [2]."""
+  if isinstance(key, jax.Array) and jnp.issubdtype(
+      key.dtype, jax.dtypes.prng_key
+  ):
+    if key.ndim != 0:
+      raise ValueError(
+          f"`{name}` must be a single PRNG key, got shape {key.shape}.")
+    return key
+  raw = jnp.asarray(key) if isinstance(key, (jax.Array, np.ndarray)) else None
+  if raw is None or raw.shape != (2,) or raw.dtype != jnp.uint32:
+    raise TypeError(
+        f"`{name}` must be a PRNG key (jax.random.key(0)), got "
+        f"{type(key).__name__} of shape {np.shape(key)}."
+    )
+  return raw
+
+
 def check_nonempty(n: int, name: str) -> None:
   """Raises a ``ValueError`` naming ``name`` when there is no row (static)."""
   if n == 0:

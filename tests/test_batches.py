@@ -100,5 +100,12 @@ def test_bad_arguments():
     fairjax.stratified_batches(key, s, 4, group_sizes=4)
   with pytest.raises(ValueError, match="num_batches"):
     fairjax.stratified_batches(key, s, 2, num_batches=1)
+  # More batches than one epoch needs would be all padding (weights sum 0).
+  with pytest.raises(ValueError, match="num_batches=3"):
+    fairjax.stratified_batches(key, s, 2, num_batches=3)
+  with pytest.raises(TypeError, match="`key` must be a PRNG key"):
+    fairjax.stratified_batches(0, s, 2)
+  with pytest.raises(ValueError, match="single PRNG key"):
+    fairjax.stratified_batches(jax.random.split(key, 2), s, 2)
   with pytest.raises(ValueError, match="labels"):
     fairjax.stratified_batches(key, s, 2, labels=jnp.array([0, 2, 0, 1]))

@@ -156,3 +156,14 @@ def test_bad_arguments():
     fairjax.sweep(train_fn, jnp.zeros(2), key=key, chunk_size=0)
   with pytest.raises(ValueError, match="num_seeds"):
     fairjax.sweep(train_fn, jnp.zeros(2), key=key, num_seeds=0)
+  with pytest.raises(ValueError, match="single PRNG key"):
+    fairjax.sweep(train_fn, jnp.zeros(2), key=jax.random.split(key, 2))
+
+
+def test_a_list_of_numbers_is_one_run_per_number():
+  train_fn = make_train_fn([])
+  key = jax.random.key(0)
+  got = fairjax.sweep(train_fn, [0.0, 1, 10.0], key=key)
+  want = fairjax.sweep(train_fn, jnp.array([0.0, 1.0, 10.0]), key=key)
+  assert_close(got, want)
+  assert fairjax.sweep_plan(train_fn, (0.0, 1.0), key=key).num_runs == 2

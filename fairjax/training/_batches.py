@@ -138,8 +138,9 @@ def stratified_batches(
     group_sizes: static rows of each group per batch, ``num_groups`` ints
       summing to ``batch_size`` (fixed-composition mode).
     num_batches: static number of batches; default
-      :math:`\lceil n / B \rceil`. Epoch mode needs
-      ``num_batches * batch_size >= n``.
+      :math:`\lceil n / B \rceil`, the only value epoch mode accepts (one
+      pass: more batches would hold nothing but padding, whose weights
+      sum to 0).
 
   Returns:
     A :class:`StratifiedBatches` of ``[num_batches, batch_size]`` arrays.
@@ -165,21 +166,19 @@ def stratified_batches(
   num_batches = _check_int(num_batches, "num_batches", 1)
   if group_sizes is not None:
     group_sizes = _check_group_sizes(group_sizes, num_groups, batch_size)
-  elif num_batches * batch_size < n:
+  elif num_batches != -(-n // batch_size):
     raise ValueError(
-        f"epoch mode covers every row once: num_batches * batch_size "
-        f"({num_batches} * {batch_size}) must be >= n ({n}); pass "
-        "group_sizes= to draw a fixed number of batches."
+        f"epoch mode covers every row once, in ceil(n / batch_size) = "
+        f"{-(-n // batch_size)} batches of {batch_size} (n = {n}); got "
+        f"num_batches={num_batches}. Draw a new epoch with a new key, or "
+        "pass group_sizes= for a fixed number of batches."
     )
   strata, num_strata = s, num_groups
   if labels is not None:
     y = _groups.check_binary(labels, "labels", n)
     strata = 2 * s + jnp.asarray(y).astype(jnp.int32)
     num_strata = 2 * num_groups
-  if not isinstance(key, jax.Array) or not jnp.issubdtype(
-      key.dtype, jax.dtypes.prng_key
-  ):
-    key = jnp.asarray(key)
+  key = _groups.check_key(key)
   return _batches(
       key, s, strata, num_strata=num_strata, num_groups=num_groups,
       batch_size=batch_size, num_batches=num_batches,

@@ -46,6 +46,7 @@ import numpy as np
 from jax.extend import core as jex_core
 from jax.typing import ArrayLike
 
+from fairjax import _groups
 from fairjax.training import _progress
 
 # Per-chunk working-set budget on CPU (bytes of the largest run-dependent
@@ -316,7 +317,16 @@ def _program(train_fn, strength0, key0, num_runs, chunk_size, memory_bytes):
 # --- the public function ------------------------------------------------------
 
 
+def _is_number(x) -> bool:
+  return isinstance(x, (int, float, np.number)) and not isinstance(
+      x, (bool, np.bool_))
+
+
 def _check_strengths(strengths):
+  if isinstance(strengths, (list, tuple)) and strengths and all(
+      _is_number(x) for x in strengths
+  ):  # [0.0, 1.0, 10.0]: one run per number, not a pytree of scalars
+    strengths = np.asarray(strengths, np.float32)
   leaves = jax.tree.leaves(strengths)
   if not leaves:
     raise ValueError("`strengths` must hold at least one array, got none.")
@@ -334,23 +344,6 @@ def _check_strengths(strengths):
         f"leading sizes {[a.shape[0] for a in leaves]}."
     )
   return strengths, num
-
-
-def _check_key(key):
-  if isinstance(key, jax.Array) and jnp.issubdtype(
-      key.dtype, jax.dtypes.prng_key
-  ):
-    if key.ndim != 0:
-      raise ValueError(
-          f"`key` must be a single PRNG key, got shape {key.shape}.")
-    return key
-  raw = jnp.asarray(key)
-  if raw.shape != (2,) or raw.dtype != jnp.uint32:
-    raise TypeError(
-        "`key` must be a PRNG key (jax.random.key(0)), got "
-        f"{type(key).__name__} of shape {np.shape(key)}."
-    )
-  return raw
 
 
 def _check_positive(value, name):
@@ -390,7 +383,7 @@ def sweep_plan(
     A :class:`SweepPlan`.
   """
   strengths, num = _check_strengths(strengths)
-  key = _check_key(key)
+  key = _groups.check_key(key)
   num_seeds = _check_positive(num_seeds, "num_seeds")
   runs, keys = _keys_and_runs(strengths, num, key, num_seeds)
   first = jax.tree.map(lambda a: a[0], (runs, keys))
@@ -431,8 +424,9 @@ def sweep(
 
   Args:
     train_fn: ``train_fn(strength, key) -> pytree``; pure and jittable.
-    strengths: ``[S]`` strengths, or any pytree of arrays with a common
-      leading axis ``S`` (several hyperparameters per run).
+    strengths: ``[S]`` strengths (an array, or a list of numbers, taken
+      as float32), or any pytree of arrays with a common leading axis ``S``
+      (several hyperparameters per run).
     key: a ``jax.random`` key.
     chunk_size: runs vmapped at once (static); ``None`` chooses it from
       the run's measured working set, ``S`` (or more) is a full vmap, 1 a
@@ -468,7 +462,7 @@ def sweep(
         f"got {type(train_fn).__name__}."
     )
   strengths, num = _check_strengths(strengths)
-  key = _check_key(key)
+  key = _groups.check_key(key)
   chunk_size = _check_positive(chunk_size, "chunk_size")
   num_seeds = _check_positive(num_seeds, "num_seeds")
   runs, keys = _keys_and_runs(strengths, num, key, num_seeds)
