@@ -72,6 +72,9 @@ def make_step(mode, sizes, graphdef, lam=1.0, eps=0.1):
   s_batch = np.repeat(np.arange(num_groups, dtype=np.int32), sizes)
 
   def penalty(z, init):
+    if mode == "mmd":
+      return fairjax.mmd_penalty(z, sensitive_features=s_batch,
+                                 num_groups=num_groups), init
     if mode == "masked":
       return fairjax.sinkhorn_penalty(
           z, sensitive_features=s_batch, num_groups=num_groups, epsilon=eps,
@@ -100,16 +103,129 @@ def make_step(mode, sizes, graphdef, lam=1.0, eps=0.1):
   return step
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--batch", type=int, default=256)
-  parser.add_argument("--steps", type=int, default=60)
-  args = parser.parse_args()
+def load_data():
+  """Adult's training split: standardised inputs, labels, sex (int32)."""
   d = load_adult()
   X = np.asarray(d.X_train, np.float32)
   X = (X - X.mean(0)) / (X.std(0) + 1e-6)
   y = np.asarray(d.y_train, np.float32)
   s = np.asarray(d.s_train).astype(np.int32)
+  return X, y, s
+
+
+def setup(mode, d_in, sizes, batch):
+  """A fresh model and optimizer: (split state, jitted step, cold init)."""
+  model = MLP(d_in, nnx.Rngs(0))
+  opt = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
+  graphdef, params = nnx.split((model, opt))
+  step = make_step(mode, sizes, graphdef)
+  init = None
+  if mode in ("masked", "split"):
+    # The cold start: zero potentials of the shape the call returns.
+    shape = jax.eval_shape(lambda z: fairjax.sinkhorn_penalty(
+        z, group_sizes=sizes, epsilon=0.1, has_aux=True)[1].potentials,
+        jnp.zeros((batch, 8)))
+    init = jnp.zeros(shape.shape, shape.dtype)
+  return params, step, init
+
+
+WORKLOADS = {
+    "split": "training step + Sinkhorn penalty, split layout (Adult MLP, "
+             "n = batch)",
+    "masked": "training step + Sinkhorn penalty, masked layout (Adult MLP, "
+              "n = batch)",
+    "mmd": "training step + MMD penalty (Adult MLP, n = batch)",
+    "none": "training step, no penalty (Adult MLP, n = batch)",
+}
+PENALTY = {
+    "split": "sinkhorn_penalty(group_sizes=..., epsilon=0.1)",
+    "masked": "sinkhorn_penalty(sensitive_features=..., epsilon=0.1)",
+    "mmd": "mmd_penalty(sensitive_features=..., gaussian, bandwidth 1)",
+}
+
+
+def _stepper(params, step, init, xs, ys, its):
+  """One training step per call, on the next batch; state carried along."""
+  st = {"params": params, "i": 0}
+
+  def fn():
+    i = st["i"] % len(xs)
+    st["i"] += 1
+    st["params"], value, aux = step(st["params"], xs[i], ys[i], init)
+    if its is not None:
+      its.append(aux.iterations)
+    return st["params"], value, aux
+
+  return fn
+
+
+def run(mode):
+  """Rows for ``python -m benchmarks`` (protocol: benchmarks/__init__.py).
+
+  One row per penalised step (Sinkhorn split layout, Sinkhorn masked
+  layout, MMD) against the same step without a penalty as the peer,
+  interleaved step by step. Quick: batch 256, 5 steps, the split layout and
+  MMD only (the masked layout's compile alone is several seconds). Full:
+  batch 256, the module's 60 steps, all three. Accelerator: batches 256
+  and 4,096, 30 steps, no peers (the unpenalised step is its own row).
+  """
+  from benchmarks import interleave, row, sizes as mode_sizes
+
+  quick, accel = mode == "quick", mode == "accelerator"
+  batches = mode_sizes({"quick": [256], "full": [256],
+                        "accelerator": [256, 4096]}, mode)
+  reps = {"quick": 5, "full": 60, "accelerator": 30}[mode]
+  kinds = ["split", "mmd"] if quick else ["split", "masked", "mmd"]
+  X, y, s = load_data()
+  rows = []
+  for batch in batches:
+    idx, sizes = make_batches(s, batch, reps + 1)
+    xs, ys = list(jnp.asarray(X[idx])), list(jnp.asarray(y[idx]))
+    its = {k: [] for k in kinds if k != "mmd"}
+    fns = {}
+    for kind in ["none"] + kinds:
+      params, step, init = setup(kind, X.shape[1], sizes, batch)
+      fns[kind] = _stepper(params, step, init, xs, ys, its.get(kind))
+    med, first = interleave(fns, reps)
+    setting = (f"Flax NNX MLP {X.shape[1]}-64-8-1, Adam, binary "
+               f"cross-entropy; n = {batch} rows per batch (group sizes "
+               f"{sizes}); medians of {reps} interleaved steps on fresh "
+               "fixed-composition batches")
+    for kind in kinds:
+      note = (f"{setting}; penalty {PENALTY[kind]} on the 8-dim "
+              "representation, strength 1")
+      if kind in its:
+        it = np.median(np.stack([np.asarray(a) for a in its[kind]]), axis=0)
+        note += (", Sinkhorn iterations per solve (cross, self, self) "
+                 f"median {it.astype(int).tolist()}")
+      if accel:
+        note += (f"; {med[kind] / med['none']:.1f}x the step without "
+                 "penalty (its own row)")
+      else:
+        note += (". Peer: the same step without a penalty, so there is no "
+                 "value to compare; peer / fairjax is the inverse of the "
+                 f"penalty's relative cost: the penalised step takes "
+                 f"{med[kind] / med['none']:.1f}x the unpenalised one"
+                 + (" (target <= 5x)" if kind in its else ""))
+      rows.append(row(
+          WORKLOADS[kind], batch, med[kind],
+          compile_s=first[kind] - med[kind],
+          peer=None if accel else "step without penalty",
+          peer_s=None if accel else med["none"], note=note))
+    if accel:
+      rows.append(row(WORKLOADS["none"], batch, med["none"],
+                      compile_s=first["none"] - med["none"],
+                      note=setting + "; no penalty (the penalised rows' "
+                      "baseline)"))
+  return rows
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--batch", type=int, default=256)
+  parser.add_argument("--steps", type=int, default=60)
+  args = parser.parse_args()
+  X, y, s = load_data()
   idx, sizes = make_batches(s, args.batch, args.steps)
   xb, yb = jnp.asarray(X[idx]), jnp.asarray(y[idx])
 
@@ -117,17 +233,7 @@ def main():
               "split, warm start": "split"}
   state = {}
   for name, mode in variants.items():
-    model = MLP(X.shape[1], nnx.Rngs(0))
-    opt = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
-    graphdef, params = nnx.split((model, opt))
-    step = make_step(mode, sizes, graphdef)
-    init = None
-    if mode != "none":
-      # The cold start: zero potentials of the shape the call returns.
-      shape = jax.eval_shape(lambda z: fairjax.sinkhorn_penalty(
-          z, group_sizes=sizes, epsilon=0.1, has_aux=True)[1].potentials,
-          jnp.zeros((args.batch, 8)))
-      init = jnp.zeros(shape.shape, shape.dtype)
+    params, step, init = setup(mode, X.shape[1], sizes, args.batch)
     state[name] = [params, step, init, []]
   compile_s, times = {}, {k: [] for k in variants}
   for name, st in state.items():
