@@ -348,6 +348,8 @@ def fit_barycenter(
         f"predictions ({n}) needs int64 quantile indices: enable "
         "jax_enable_x64."
     )
+  if key is not None:
+    key = _groups.check_key(key)
   return _fit(
       y, s, mask, key, jnp.asarray(jitter, y.dtype), weights,
       num_groups=num_groups, split=bool(split), strategy=strategy,
@@ -480,6 +482,8 @@ def apply_barycenter(
           f"`sensitive_features` holds group ids {unseen.tolist()} that had "
           "no sample in fit_barycenter; their map is undefined."
       )
+  if key is not None:
+    key = _groups.check_key(key)
   return _apply(
       state, y, s, key, alpha, interpolation=interpolation,
       strategy=_check_strategy(sort_strategy),

@@ -215,7 +215,7 @@ def bootstrap_ci(
   estimate = metric(y_true, y_pred, sensitive_features=s,
                     sample_weight=weight, num_groups=num_groups,
                     **metric_kwargs)
-  keys = jax.random.split(key, n_boot)
+  keys = jax.random.split(_groups.check_key(key), n_boot)
   if metric in _CELL_METRICS and weight is None:
     samples = _cell_samples(metric, metric_kwargs, y_true, y_pred, s,
                             num_groups, keys)

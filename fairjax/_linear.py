@@ -54,6 +54,7 @@ from fairjax._groups import (
     as_array,
     check_binary,
     check_choice,
+    check_key,
     check_sample_weight,
     check_sensitive_features,
     float_dtype,
@@ -485,8 +486,7 @@ def _prepare(
   if tol is None:
     tol = 100 * float(jnp.finfo(dtype).eps)
   _check_positive(tol, "tol", allow_zero=True)
-  if key is None:
-    key = jax.random.key(0)
+  key = jax.random.key(0) if key is None else check_key(key)
   con = _Constraint(U, jnp.linalg.pinv(U), jnp.asarray(eps, dtype))
   args = (
       X, _signed(y, dtype), sw, con, key, jnp.asarray(learning_rate, dtype),

@@ -438,3 +438,4 @@ def _check_random_features(kernel, num_features, key):
         "estimator='random_features' draws random frequencies: pass "
         "`key=jax.random.key(...)`."
     )
+  _groups.check_key(key)

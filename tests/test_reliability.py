@@ -361,3 +361,27 @@ def test_messages_name_the_argument():
     fairjax.demographic_parity_difference(
         S4, S4, sensitive_features=S4,
         sample_weight=np.array([1.0, 1.0, np.inf, 1.0]))
+
+
+@pytest.mark.parametrize("call", [
+    lambda k, s, y, x: fairjax.mmd_penalty(
+        x, sensitive_features=s, num_groups=2, estimator="random_features",
+        key=k),
+    lambda k, s, y, x: fairjax.bootstrap_ci(
+        fairjax.demographic_parity_difference, y, y, sensitive_features=s,
+        key=k, n_boot=4),
+    lambda k, s, y, x: fairjax.fit_barycenter(
+        x[:, 0], sensitive_features=s, key=k),
+    lambda k, s, y, x: fairjax.fit_logistic_regression(x, y, key=k,
+                                                       batch_size=4),
+    lambda k, s, y, x: fairjax.stratified_batches(k, s, 4),
+], ids=["mmd_penalty", "bootstrap_ci", "fit_barycenter",
+        "fit_logistic_regression", "stratified_batches"])
+def test_a_key_that_is_not_a_prng_key_is_named(call):
+  """One key check for every public function with a key (an int is not)."""
+  s = jnp.array([0, 1] * 8)
+  y = jnp.array([0, 0, 1, 1] * 4)
+  x = jnp.linspace(0.0, 1.0, 48).reshape(16, 3)
+  with pytest.raises(TypeError, match="`key` must be a PRNG key"):
+    call(0, s, y, x)
+  call(jax.random.PRNGKey(0), s, y, x)  # legacy key data is accepted
